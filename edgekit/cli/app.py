@@ -1,0 +1,69 @@
+"""The `edgekit` command: a thin typer layer over the Python API.
+
+Each command lives in its own module under edgekit/cli and exposes `register(app)`. Command
+modules import heavy libraries (torch, runtimes) inside the command, never at import time, so
+`edgekit bench` works on a device that has only numpy and one runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+
+# In --help order. A module not written yet is skipped.
+COMMANDS = ("models", "flops", "rewrite", "export", "inspect", "eval", "bench", "profile", "check", "report")
+
+app = typer.Typer(
+    name="edgekit",
+    help="Put dynamic lightweight CNNs (MicroNet, DY-ReLU, DY-Conv) on edge devices.\n\n"
+    "Typical use:\n\n"
+    "  edgekit export micronet-m0 --target tflite\n\n"
+    "  edgekit bench m0.tflite --ssh pi@raspberrypi\n\n"
+    "  edgekit check budget.toml",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"edgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")):
+    pass
+
+
+for _name in COMMANDS:
+    try:
+        _module = importlib.import_module(f"edgekit.cli.{_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"edgekit.cli.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user mistakes become one line on stderr and exit code 2."""
+    try:
+        app(args=argv, prog_name="edgekit")
+    except EdgekitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""`edgekit flops MODEL`: parameters and multiply-adds against the model's target."""
+
+from __future__ import annotations
+
+import typer
+
+from edgekit.cli.common import (InputShapeOpt, InputSizeOpt, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
+                                human, print_json)
+
+EXAMPLES = """Examples:
+
+  edgekit flops micronet-m0
+
+  edgekit flops micronet-m3 --input-size 160 --per-layer
+
+  edgekit flops mynet.py:build --input-shape 3,96,96 --json
+"""
+
+
+def flops_cmd(
+    model: str = ModelArg,
+    weights: str = WeightsOpt,
+    num_classes: int = NumClassesOpt,
+    input_size: int = InputSizeOpt,
+    input_shape: str = InputShapeOpt,
+    per_layer: bool = typer.Option(False, "--per-layer", help="One row per conv / linear / dynamic op."),
+    json_out: bool = JsonOpt,
+):
+    """Count parameters, conv+linear MAdds (the published convention) and dynamic element-wise MAdds."""
+    from edgekit.analysis.flops import count_madds
+    from edgekit.models.source import load_model
+
+    net, card = load_model(model, weights=weights, num_classes=num_classes, input_size=input_size,
+                           input_shape=input_shape)
+    report = count_madds(net, card.input_size)
+    target = card.madds_target
+    if input_size is not None and target is not None and card.input_size[1:] != (224, 224):
+        target = None  # the published target is for 224x224
+    result = {"model": card.name, **report.to_dict(per_layer=per_layer), "madds_target": target,
+              "ratio_to_target": (report.total_madds / target) if target else None}
+    if json_out:
+        print_json(result)
+        return
+    if per_layer:
+        from rich.table import Table
+
+        table = Table(title=f"{card.name} per layer")
+        for col in ("layer", "op", "output", "params", "MAdds", "dynamic"):
+            table.add_column(col, justify="right" if col in ("params", "MAdds", "dynamic") else "left")
+        for layer in report.layers:
+            table.add_row(layer.name, layer.kind, "x".join(map(str, layer.output_shape)), f"{layer.params:,}",
+                          f"{layer.conv:,}", f"{layer.dynamic:,}")
+        console.print(table)
+    console.print(f"[bold]{card.name}[/] input {'x'.join(map(str, card.input_size))}")
+    console.print(f"  parameters         {report.params:>14,}")
+    console.print(f"  conv+linear MAdds  {report.conv_madds:>14,}")
+    console.print(f"  dynamic MAdds      {report.dynamic_madds:>14,}  (Shift-Max / DY-ReLU / DY-Conv element-wise)")
+    console.print(f"  total              {report.total_madds:>14,}")
+    if target:
+        console.print(f"  target             {target:>14,}  ({human(target)}; total is {report.total_madds / target:.2f}x)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("flops", epilog=EXAMPLES)(flops_cmd)

@@ -1,0 +1,52 @@
+"""Model card: everything downstream needs to know about a model without re-deriving it.
+
+Preprocessing comes from the model (timm's pretrained-config idea), so calibration, eval and
+bench never depend on a flag the user must remember. Pure data: no torch import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    family: str = "custom"
+    input_size: tuple[int, int, int] = (3, 224, 224)  # C, H, W
+    num_classes: int = 1000
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    resize: int = 256  # shorter side before the centre crop
+    crop: int = 224
+    interpolation: str = "bilinear"
+    madds_target: int | None = None  # published multiply-adds (the model's MFLOP budget)
+    published_top1: float | None = None
+    paper: str = ""
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def with_input_size(self, size: int) -> "Card":
+        """The same card for a square input of `size` pixels (crop and resize scale along)."""
+        resize = int(round(size * self.resize / self.crop)) if self.crop else size
+        return dataclasses.replace(self, input_size=(self.input_size[0], size, size), crop=size, resize=resize)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["input_size"] = list(self.input_size)
+        d["mean"] = list(self.mean)
+        d["std"] = list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Card":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        for key in ("input_size", "mean", "std"):
+            if key in kw and kw[key] is not None:
+                kw[key] = tuple(kw[key])
+        return cls(**kw)

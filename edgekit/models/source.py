@@ -1,0 +1,98 @@
+"""Resolve a model source string to an eval-mode nn.Module with a card attached.
+
+Sources: a zoo name (`micronet-m0`), a Python file and factory (`path/to/net.py:build`), or an
+importable module and factory (`mypkg.nets:build`). Models without a card need an input shape.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+from edgekit.errors import EdgekitError
+from edgekit.models.card import Card
+from edgekit.models.registry import create_model, is_registered, get_card
+
+
+def _load_factory(spec: str):
+    target, _, factory = spec.rpartition(":")
+    if not target or not factory:
+        raise EdgekitError(f"model source {spec!r} is neither a zoo name nor 'file.py:factory' / 'module:factory'")
+    if target.endswith(".py") or os.sep in target:
+        if not os.path.isfile(target):
+            raise EdgekitError(f"model file not found: {target}")
+        mod_name = "edgekit_user_" + os.path.splitext(os.path.basename(target))[0]
+        module_spec = importlib.util.spec_from_file_location(mod_name, target)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[mod_name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise EdgekitError(f"importing {target} failed: {type(exc).__name__}: {exc}") from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise EdgekitError(f"cannot import module {target!r}: {exc}") from None
+    fn = getattr(module, factory, None)
+    if not callable(fn):
+        raise EdgekitError(f"{target} has no callable {factory!r}")
+    return fn
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    """'3,224,224' or '3x224x224' → (3, 224, 224)."""
+    parts = text.replace("x", ",").split(",")
+    try:
+        shape = tuple(int(p) for p in parts if p.strip())
+    except ValueError:
+        shape = ()
+    if len(shape) == 4 and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) != 3 or min(shape) <= 0:
+        raise EdgekitError(f"--input-shape {text!r} is not C,H,W (e.g. 3,224,224)")
+    return shape
+
+
+def load_model(source: str, weights: str | None = None, num_classes: int | None = None,
+               input_size: int | None = None, input_shape: str | tuple | None = None):
+    """The model and its card (also attached as `model.card`)."""
+    if is_registered(source):
+        model = create_model(source, weights=weights, num_classes=num_classes)
+        card = model.card
+    elif ":" in source:
+        import torch
+
+        fn = _load_factory(source)
+        kwargs = {"num_classes": num_classes} if num_classes is not None else {}
+        try:
+            model = fn(**kwargs)
+        except Exception as exc:
+            raise EdgekitError(f"{source}() failed: {type(exc).__name__}: {exc}") from None
+        if not isinstance(model, torch.nn.Module):
+            raise EdgekitError(f"{source} returned a {type(model).__name__}, not a torch.nn.Module")
+        card = getattr(model, "card", None)
+        if not isinstance(card, Card):
+            if input_shape is None:
+                raise EdgekitError(f"{source} has no model card: give --input-shape C,H,W")
+            shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else tuple(input_shape)
+            card = Card(name=source, input_size=shape, crop=shape[-1], resize=shape[-1])
+        if weights is not None:
+            from edgekit.models.checkpoints import load_into, read_state_dict
+
+            load_into(model, read_state_dict(weights), source=weights)
+        model.eval()
+    else:
+        get_card(source)  # raises the unknown-name error with close matches
+        raise AssertionError("unreachable")
+    if input_shape is not None and is_registered(source):
+        shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else tuple(input_shape)
+        import dataclasses
+
+        card = dataclasses.replace(card, input_size=shape, crop=shape[-1])
+    if input_size is not None:
+        card = card.with_input_size(input_size)
+    model.card = card
+    return model, card
