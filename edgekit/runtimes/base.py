@@ -1,0 +1,94 @@
+"""One Runner protocol for every runtime: bench, eval, parity and remote all use it.
+
+A runner loads one model file, describes its inputs/outputs, and runs numpy → numpy. No torch.
+Runtimes are picked by file extension (`auto`) or by name; each lives in its own module and is
+imported only when used, so a device needs just the one runtime it has.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from edgekit.errors import EdgekitError, did_you_mean
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy dtype name: "float32", "int8", "uint8", ...
+    # (scale, zero_point) for integer tensors of a quantized model, else None
+    quantization: tuple[float, int] | None = None
+
+
+class Runner(Protocol):
+    runtime: str  # "onnxruntime" | "litert" | "openvino"
+    path: Path
+    threads: int
+
+    def inputs(self) -> list[TensorSpec]: ...
+
+    def outputs(self) -> list[TensorSpec]: ...
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """Run once; arrays in input order, shapes/dtypes as `inputs()` says."""
+        ...
+
+
+# runtime name → (module, class, file extensions it opens)
+RUNTIMES = {
+    "onnxruntime": ("edgekit.runtimes.onnxruntime_runner", "OnnxRuntimeRunner", (".onnx",)),
+    "litert": ("edgekit.runtimes.litert_runner", "LiteRTRunner", (".tflite",)),
+    "openvino": ("edgekit.runtimes.openvino_runner", "OpenVINORunner", (".xml", ".onnx")),
+}
+
+
+def runtime_for(path, runtime: str = "auto") -> str:
+    """Pick the runtime for a file: by name, or by extension when `auto`."""
+    if runtime != "auto":
+        if runtime not in RUNTIMES:
+            raise EdgekitError(f"unknown runtime {runtime!r}{did_you_mean(runtime, RUNTIMES)}; "
+                               f"choose from auto, {', '.join(RUNTIMES)}")
+        return runtime
+    suffix = Path(path).suffix.lower()
+    for name, (_, _, exts) in RUNTIMES.items():
+        if suffix in exts:
+            return name
+    raise EdgekitError(f"cannot tell the runtime of {path} (expected .onnx, .tflite or .xml); pass --runtime")
+
+
+def open_runner(path, runtime: str = "auto", threads: int = 1) -> Runner:
+    """Load `path` on `runtime` with `threads` intra-op threads. One-line errors for user mistakes."""
+    p = Path(path)
+    if not p.is_file():
+        raise EdgekitError(f"model file not found: {p}")
+    name = runtime_for(p, runtime)
+    module_name, cls_name, exts = RUNTIMES[name]
+    if p.suffix.lower() not in exts:
+        raise EdgekitError(f"{name} cannot open {p.suffix} files (it opens {', '.join(exts)})")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("edgekit"):
+            raise
+        raise EdgekitError(f"runtime {name} is not installed ({exc.name} missing): pip install 'edgekit[{name}]'") from None
+    return getattr(module, cls_name)(p, threads=threads)
+
+
+def random_inputs(specs: list[TensorSpec], seed: int = 0) -> list[np.ndarray]:
+    """Deterministic inputs matching `specs` (standard normal for floats, full range for ints)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in specs:
+        dt = np.dtype(s.dtype)
+        if np.issubdtype(dt, np.floating):
+            out.append(rng.standard_normal(s.shape).astype(dt))
+        else:
+            info = np.iinfo(dt)
+            out.append(rng.integers(info.min, info.max, size=s.shape, endpoint=True).astype(dt))
+    return out

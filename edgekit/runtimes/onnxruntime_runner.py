@@ -1,0 +1,51 @@
+"""ONNX Runtime runner (CPU execution provider)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.runtimes.base import TensorSpec
+
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
+              "tensor(uint8)": "uint8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
+
+
+class OnnxRuntimeRunner:
+    runtime = "onnxruntime"
+
+    def __init__(self, path, threads: int = 1, profile: bool = False):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.threads = threads
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        if profile:
+            opts.enable_profiling = True
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise EdgekitError(f"onnxruntime cannot load {self.path}: {first}") from None
+
+    @staticmethod
+    def _spec(arg) -> TensorSpec:
+        shape = tuple(d if isinstance(d, int) else 1 for d in arg.shape)
+        return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, "float32"))
+
+    def inputs(self) -> list[TensorSpec]:
+        return [self._spec(a) for a in self.session.get_inputs()]
+
+    def outputs(self) -> list[TensorSpec]:
+        return [self._spec(a) for a in self.session.get_outputs()]
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        feed = {spec.name: a for spec, a in zip(self.inputs(), arrays)}
+        return self.session.run(None, feed)
