@@ -1,0 +1,406 @@
+"""INT8 for ONNX Runtime: static quantization with each layer's precision decided by measurement.
+
+Convolutions and linears are the INT8 candidates; the dynamic parts (the hyper-function heads of
+Dynamic Shift-Max / DY-ReLU / DY-Conv attention, found from the graph's structure: weighted ops
+fed by a global pool before the network's last pool) start in float. Then, on this CPU, with
+onnxruntime at 1 thread:
+  1. the quantized format (QDQ with int8 or uint8 activations, or QOperator) is the fastest one;
+  2. each group of layers (dense / grouped 1x1 / depthwise convs, classifier, dynamic heads) is
+     flipped to the other precision when that is measurably faster without hurting the logits,
+     or more accurate at no cost;
+  3. with `max_drop` and labeled data, the most sensitive quantized layers (largest error added
+     by the layer itself) go back to float until top-1 is within the budget.
+The report lists every layer, its precision, the reason and its error against float.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.analysis.accuracy import tensor_error, topk_accuracy
+from edgekit.errors import EdgekitError
+
+METHODS = ("minmax", "percentile", "entropy")
+WEIGHTED_OPS = ("Conv", "Gemm", "MatMul")
+POOL_OPS = ("GlobalAveragePool", "ReduceMean", "GlobalMaxPool", "ReduceMax")
+GROUPS = ("conv:dense", "conv:grouped", "conv:depthwise", "classifier", "dynamic")
+FASTER = 0.97  # a flip must save >3% to count as faster (timer noise on a shared machine)
+
+
+@dataclass
+class Layer:
+    name: str
+    op: str
+    group: str
+    scope: str
+    inputs: list
+    output: str
+    precision: str = "int8"
+    reason: str = ""
+    cosine: float | None = None
+    max_abs_err: float | None = None
+    added_error: float | None = None
+
+
+def _scope(node) -> str:
+    meta = {p.key: p.value for p in node.metadata_props}
+    ns = meta.get("namespace", "")
+    if ns:  # ": Cls/features: Seq/features.1: Block/..." → "features.1/..." (module path)
+        parts = [p.split(":")[0].strip() for p in ns.split("/")[1:]]
+        return ".".join(p.split(".")[-1] for p in parts if p) or node.name
+    return node.name
+
+
+def onnx_layers(model) -> list[Layer]:
+    """Weighted ops (constant weight) with their group: conv kind, classifier, or dynamic head."""
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    consts = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+
+    def weight_of(n):
+        w = n.input[1] if len(n.input) > 1 else ""
+        return w if (w in inits or w in consts) else None
+
+    weighted = [n for n in graph.node if n.op_type in WEIGHTED_OPS and weight_of(n)]
+    # A tensor is "pooled" when it comes from a global pool through ops whose every non-constant
+    # input is pooled too: the hyper-function / attention branch and the classifier, not the
+    # feature maps they multiply (graph.node is topologically sorted).
+    pooled_t: set[str] = set()
+    for n in graph.node:
+        data = [i for i in n.input if i and i not in inits and i not in consts]
+        if n.op_type in POOL_OPS or (data and all(i in pooled_t for i in data)):
+            pooled_t.update(n.output)
+    pooled = {id(n): n.input[0] in pooled_t for n in weighted}
+
+    def pool_downstream(n) -> bool:
+        seen, stack = set(), list(n.output)
+        while stack:
+            t = stack.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            for c in consumers.get(t, []):
+                if c.op_type in POOL_OPS:
+                    return True
+                stack.extend(c.output)
+        return False
+
+    def tensor(name):
+        from onnx import numpy_helper
+
+        return numpy_helper.to_array(inits[name]) if name in inits else numpy_helper.to_array(consts[name].attribute[0].t)
+
+    layers = []
+    for n in weighted:
+        if pooled[id(n)]:
+            group = "dynamic" if pool_downstream(n) else "classifier"
+        elif n.op_type == "Conv":
+            w = tensor(weight_of(n))
+            g = next((a.i for a in n.attribute if a.name == "group"), 1)
+            if g > 1 and w.shape[1] == 1:
+                group = "conv:depthwise"
+            elif g > 1:
+                group = "conv:grouped"
+            else:
+                group = "conv:dense"
+        else:
+            group = "classifier"
+        layers.append(Layer(n.name, n.op_type, group, _scope(n), [n.input[0]], n.output[0]))
+    return layers
+
+
+class _Reader:
+    def __init__(self, name: str, x: np.ndarray):
+        self.name, self.x, self.i = name, x, 0
+
+    def get_next(self):
+        if self.i >= len(self.x):
+            return None
+        self.i += 1
+        return {self.name: self.x[self.i - 1:self.i]}
+
+    def rewind(self):
+        self.i = 0
+
+
+def _session(path, threads: int = 1):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def latency_ms(path, x: np.ndarray, runs: int = 60, repeats: int = 3) -> float:
+    """Best-of-`repeats` median single-thread latency of one sample, in ms."""
+    s = _session(path)
+    name = s.get_inputs()[0].name
+    feed = {name: x[:1]}
+    for _ in range(10):
+        s.run(None, feed)
+    best = float("inf")
+    for _ in range(repeats):
+        ts = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            s.run(None, feed)
+            ts.append(time.perf_counter() - t)
+        best = min(best, float(np.median(ts)))
+    return best * 1e3
+
+
+def predict(path, x: np.ndarray, outputs: list[str] | None = None) -> list[np.ndarray]:
+    s = _session(path)
+    name = s.get_inputs()[0].name
+    res = [s.run(outputs, {name: x[i:i + 1]}) for i in range(len(x))]
+    return [np.concatenate([r[k] for r in res]) for k in range(len(res[0]))]
+
+
+class OnnxQuantizer:
+    """One FP32 ONNX file, calibrated once; builds and measures INT8 variants of it."""
+
+    def __init__(self, fp32_path, calib: np.ndarray, method: str = "minmax", per_channel: bool = True,
+                 workdir=None):
+        import onnx
+
+        if method not in METHODS:
+            raise EdgekitError(f"unknown calibration method {method!r}; choose from {', '.join(METHODS)}")
+        if calib is None or len(calib) == 0:
+            raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
+        self.fp32 = Path(fp32_path)
+        self.model = onnx.load(str(self.fp32))
+        self.input_name = self.model.graph.input[0].name
+        self.output_name = self.model.graph.output[0].name
+        self.calib = np.ascontiguousarray(calib, dtype=np.float32)
+        self.method = method
+        self.per_channel = per_channel
+        self.layers = onnx_layers(self.model)
+        self.tmp = Path(workdir or tempfile.mkdtemp(prefix="edgekit-q-"))
+        self._own_tmp = workdir is None
+        self.cache = self.tmp / "calibration.json"
+        self.n = 0
+        self.probe = self.calib[: min(len(self.calib), 32)]  # samples for the logits check
+        self.ref_logits = predict(self.fp32, self.probe)[0]
+
+    def close(self):
+        if self._own_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def build(self, int8_layers: set[str], fmt: str = "qdq_u8", out=None) -> Path:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        self.n += 1
+        out = Path(out) if out else self.tmp / f"v{self.n}.onnx"
+        calib_method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                        "entropy": CalibrationMethod.Entropy}[self.method]
+        act = QuantType.QInt8 if fmt == "qdq_s8" else QuantType.QUInt8
+        quant_format = QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ
+        nodes = sorted(int8_layers)
+        if not nodes:
+            import onnx
+
+            onnx.save(self.model, str(out))
+            return out
+        quantize_static(str(self.fp32), str(out), _Reader(self.input_name, self.calib), quant_format=quant_format,
+                        op_types_to_quantize=list(WEIGHTED_OPS), per_channel=self.per_channel,
+                        activation_type=act, weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
+                        calibrate_method=calib_method, calibration_cache_path=str(self.cache),
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+        return out
+
+    def fidelity(self, path) -> float:
+        return tensor_error(self.ref_logits, predict(path, self.probe)[0])["cosine"]
+
+    def layer_errors(self, path) -> dict[str, dict]:
+        """Each layer's output (and data input) in `path` against the FP32 model, on the probe samples."""
+        import onnx
+
+        names = sorted({t for L in self.layers for t in (L.output, *L.inputs)} - {self.input_name})
+        ref = self._with_outputs(self.model, names, "ref")
+        m = onnx.load(str(path))
+        have = {o for n in m.graph.node for o in n.output} | {i.name for i in m.graph.input}
+        names = [t for t in names if t in have]
+        test = self._with_outputs(m, names, "test")
+        r = dict(zip(names, predict(ref, self.probe, names)))
+        q = dict(zip(names, predict(test, self.probe, names)))
+        return {t: tensor_error(r[t], q[t]) for t in names}
+
+    def _with_outputs(self, model, names, tag) -> Path:
+        import onnx
+        from onnx import helper
+
+        m = onnx.ModelProto()
+        m.CopyFrom(model)
+        existing = {o.name for o in m.graph.output}
+        for t in names:
+            if t not in existing and t != self.input_name:
+                m.graph.output.append(helper.make_empty_tensor_value_info(t))
+        p = self.tmp / f"probe_{tag}.onnx"
+        onnx.save(m, str(p))
+        return p
+
+
+def quantize_onnx(fp32_onnx_path, out_path, calib, method: str = "minmax", int8_io: bool = False,
+                  keep_float=(), *, eval_data=None, max_drop: float | None = None, search: bool = True,
+                  per_channel: bool = True) -> dict:
+    """Write an INT8 model of `fp32_onnx_path` to `out_path`; return the quantization report.
+
+    `keep_float`: node names forced to float. `eval_data` = (x, labels) held out; `max_drop` (top-1
+    points) needs it. `search=False` skips the latency measurements (uses the default policy).
+    """
+    if int8_io:
+        raise EdgekitError("--int8-io is not available for onnx (onnxruntime keeps float I/O around Q/DQ); "
+                           "use it with --target tflite")
+    if max_drop is not None and (eval_data is None or eval_data[1] is None):
+        raise EdgekitError("--max-drop needs labeled held-out data (class sub-folders or an .npz with 'y')")
+    q = OnnxQuantizer(fp32_onnx_path, calib, method=method, per_channel=per_channel)
+    try:
+        return _quantize(q, Path(out_path), set(keep_float), eval_data, max_drop, search)
+    finally:
+        q.close()
+
+
+def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_drop, search) -> dict:
+    t0 = time.perf_counter()
+    layers = q.layers
+    unknown = keep_float - {L.name for L in layers}
+    if unknown:
+        raise EdgekitError(f"--keep-float names no quantizable layer: {', '.join(sorted(unknown)[:3])}")
+    precision = {g: ("float" if g == "dynamic" else "int8") for g in GROUPS}
+    reasons = {g: ("dynamic element-wise head: default float" if g == "dynamic" else "default int8") for g in GROUPS}
+    present = {L.group for L in layers}
+    trials = []
+
+    def int8_set(prec, forced=()):
+        return {L.name for L in layers if prec[L.group] == "int8" and L.name not in keep_float and L.name not in forced}
+
+    fp32_ms = latency_ms(q.fp32, q.calib) if search else None
+    fmt = "qdq_u8"
+    if search:
+        best = None
+        for f in ("qdq_u8", "qdq_s8", "qoperator"):
+            p = q.build(int8_set(precision), f)
+            ms, cos = latency_ms(p, q.calib), q.fidelity(p)
+            trials.append({"format": f, "groups": dict(precision), "ms": ms, "cosine": cos})
+            if cos > 0.9 and (best is None or ms < best[1]):
+                best = (f, ms, cos)
+        fmt, cur_ms, cur_cos = best or ("qdq_u8", None, None)
+        for g in GROUPS:
+            if g not in present:
+                continue
+            flip = dict(precision, **{g: "float" if precision[g] == "int8" else "int8"})
+            p = q.build(int8_set(flip), fmt)
+            ms, cos = latency_ms(p, q.calib), q.fidelity(p)
+            trials.append({"format": fmt, "groups": dict(flip), "ms": ms, "cosine": cos})
+            faster = ms < FASTER * cur_ms and cos >= cur_cos - 2e-3
+            more_accurate = flip[g] == "float" and cos > cur_cos + 1e-2 and ms <= cur_ms / FASTER
+            a, b = (ms, cur_ms) if flip[g] == "int8" else (cur_ms, ms)
+            ca, cb = (cos, cur_cos) if flip[g] == "int8" else (cur_cos, cos)
+            numbers = f"int8 {a:.3f} ms / cos {ca:.4f} vs float {b:.3f} ms / cos {cb:.4f}"
+            if faster or more_accurate:
+                precision, cur_ms, cur_cos = flip, ms, cos
+                why = "faster" if faster else "more accurate at no cost"
+            else:
+                why = "kept: the other precision was not faster" + ("" if cos >= cur_cos - 2e-3 else " or lost accuracy")
+            reasons[g] = f"{why} ({numbers}, logits on {len(q.probe)} calibration samples)"
+
+    forced: list[str] = []
+    final = q.build(int8_set(precision), fmt)
+    acc = None
+    if eval_data is not None and eval_data[1] is not None:
+        x_eval, y_eval = eval_data
+        fp32_top1 = topk_accuracy(predict(q.fp32, x_eval)[0], y_eval).top1
+
+        def top1(path):
+            return topk_accuracy(predict(path, x_eval)[0], y_eval).top1
+
+        int8_top1 = top1(final)
+        acc = {"fp32_top1": fp32_top1, "int8_top1": int8_top1, "n": int(len(y_eval))}
+        if max_drop is not None and fp32_top1 - int8_top1 > max_drop:
+            ranked = _ranked_by_added_error(q, final, layers, int8_set(precision))
+            k = 1
+            while fp32_top1 - int8_top1 > max_drop and ranked:
+                forced = ranked[:k]
+                final = q.build(int8_set(precision, forced), fmt)
+                int8_top1 = top1(final)
+                if k >= len(ranked):
+                    break
+                k = min(len(ranked), k * 2)
+            acc["int8_top1"] = int8_top1
+        acc["drop"] = fp32_top1 - acc["int8_top1"]
+        acc["max_drop"] = max_drop
+        acc["within_budget"] = None if max_drop is None else acc["drop"] <= max_drop
+
+    # per-layer report, measured on the QDQ form of the final choice (same ranges, readable tensors)
+    qdq = final if fmt != "qoperator" else q.build(int8_set(precision, forced), "qdq_u8")
+    errors = q.layer_errors(qdq)
+    chosen = int8_set(precision, forced)
+    for L in layers:
+        L.precision = "int8" if L.name in chosen else "float"
+        if L.name in keep_float:
+            L.reason = "kept float: asked for (--keep-float)"
+        elif L.name in forced:
+            L.reason = f"kept float: among the most sensitive layers, needed for --max-drop {max_drop}"
+        else:
+            L.reason = f"{L.group}: {reasons[L.group]}"
+        e, ei = errors.get(L.output), errors.get(L.inputs[0])
+        if e:
+            L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
+            if ei:
+                L.added_error = (1 - e["cosine"]) - (1 - ei["cosine"])
+    shutil.copyfile(final, out_path)
+    int8_ms = latency_ms(out_path, q.calib) if search else None
+    return {
+        "runtime": "onnxruntime",
+        "tool": "onnxruntime.quantization.quantize_static",
+        "format": {"qdq_u8": "QDQ (uint8 activations)", "qdq_s8": "QDQ (int8 activations)",
+                   "qoperator": "QOperator (uint8 activations)"}[fmt],
+        "per_channel": q.per_channel,
+        "calib_method": q.method,
+        "calib_samples": int(len(q.calib)),
+        "int8_io": False,
+        "groups": {g: {"precision": precision[g], "reason": reasons[g]} for g in GROUPS if g in present},
+        "layers": [asdict(L) for L in layers],
+        "n_int8": sum(L.precision == "int8" for L in layers),
+        "n_float": sum(L.precision == "float" for L in layers),
+        "kept_float_for_accuracy": forced,
+        "latency_ms": {"fp32": fp32_ms, "int8": int8_ms, "threads": 1} if search else None,
+        "logits_cosine": q.fidelity(out_path),
+        "accuracy": acc,
+        "search": trials,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def _ranked_by_added_error(q: OnnxQuantizer, path, layers, int8_names) -> list[str]:
+    """Quantized layers, most sensitive first: error the layer adds on top of its input's error."""
+    errors = q.layer_errors(path)
+    scored = []
+    for L in layers:
+        if L.name not in int8_names:
+            continue
+        e, ei = errors.get(L.output), errors.get(L.inputs[0])
+        if e is None:
+            continue
+        added = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
+        scored.append((added, L.name))
+    return [name for _, name in sorted(scored, reverse=True)]
+
+
+def report_json(report: dict) -> str:
+    return json.dumps(report, indent=2, default=str)
