@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+import warnings
 
 import torch
 
@@ -25,14 +27,18 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not os.path.isfile(path):
         raise EdgekitError(f"checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # protocol/format chatter from torch.load is not for the user
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"a Python object ({found.group(1)})" if found else "something other than tensors and plain containers"
         raise EdgekitError(
-            f"refused to load {path}: it is not a plain-tensor checkpoint (weights_only=True rejected it: {first[:160]})"
+            f"refused to load {path}: it carries {what}, and edgekit never unpickles arbitrary objects; "
+            "re-save it as a plain state_dict: torch.save(model.state_dict(), path)"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, UnicodeDecodeError) as exc:
-        raise EdgekitError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__})") from None
+    except Exception as exc:  # a file torch cannot parse at all: text, truncated zip, random bytes
+        raise EdgekitError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__} while reading it)") from None
     return normalize_state_dict(obj, path)
 
 

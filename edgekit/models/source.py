@@ -32,10 +32,14 @@ def _load_factory(spec: str):
         except Exception as exc:
             raise EdgekitError(f"importing {target} failed: {type(exc).__name__}: {exc}") from None
     else:
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.append(os.getcwd())  # `edgekit` the script, like `python -m`, finds the user's packages in cwd
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise EdgekitError(f"cannot import module {target!r}: {exc}") from None
+        except Exception as exc:
+            raise EdgekitError(f"importing {target} failed: {type(exc).__name__}: {exc}") from None
     fn = getattr(module, factory, None)
     if not callable(fn):
         raise EdgekitError(f"{target} has no callable {factory!r}")
