@@ -1,0 +1,147 @@
+"""A real OpenSSH server on 127.0.0.1 for the remote-bench tests, and a tiny ONNX model.
+
+The server is Debian's sshd with a generated host key, a generated user key in an
+AuthorizedKeysFile under tmp, on a free high port; it lives for the test session and is killed at
+teardown. Its sessions get a PATH whose python3 has numpy and onnxruntime (the "device" runtime).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SSHD = "/usr/sbin/sshd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_tiny_onnx(path: Path, channels: int = 4, size: int = 16) -> Path:
+    """Conv(3→channels, 3x3) → Relu → GlobalAveragePool: a real model, built without torch."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((channels, 3, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(np.zeros(channels, np.float32), "b")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["y"])]
+    graph = helper.make_graph(nodes, "tiny",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, 1, 1])],
+                              initializer=[w, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@dataclass
+class Sshd:
+    port: int
+    user: str
+    key: Path
+    wrong_key: Path
+    known_hosts: Path
+    workdir: Path
+
+    @property
+    def target(self) -> str:
+        return f"{self.user}@127.0.0.1:{self.port}"
+
+    def env(self) -> dict:
+        """Environment for edgekit processes: pin host keys in a tmp file, not the user's config."""
+        return {**os.environ, "EDGEKIT_KNOWN_HOSTS": str(self.known_hosts)}
+
+
+def _ensure_sshd() -> None:
+    if os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen"):
+        return
+    if os.geteuid() == 0 and os.environ.get("CI"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "openssh-server",
+                        "openssh-client"], check=True, env=env)
+        return
+    pytest.skip("needs Debian's openssh-server (/usr/sbin/sshd) and ssh-keygen: apt-get install openssh-server "
+                "(installed automatically only as root under CI)")
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory) -> Sshd:
+    _ensure_sshd()
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "user_key", "wrong_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(d / name)], check=True)
+    (d / "authorized_keys").write_text((d / "user_key.pub").read_text())
+    for name in ("host_key", "user_key", "wrong_key"):
+        os.chmod(d / name, 0o600)
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege-separation directory
+    port = free_port()
+    user = getpass.getuser()
+    device_path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    config = d / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {d / 'host_key'}",
+        f"PidFile {d / 'sshd.pid'}",
+        f"AuthorizedKeysFile {d / 'authorized_keys'}",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",
+        "UsePAM no",
+        "StrictModes no",
+        f"AllowUsers {user}",
+        f"SetEnv PATH={device_path}",
+        "LogLevel ERROR",
+    ]) + "\n")
+    check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
+    if check.returncode != 0:
+        pytest.fail(f"sshd rejects the test config: {check.stderr.strip()}")
+    log = open(d / "sshd.log", "w")
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    server = Sshd(port, user, d / "user_key", d / "wrong_key", d / "known_hosts", d)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"sshd exited with {proc.returncode}: {(d / 'sshd.log').read_text()[-500:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("sshd did not start listening within 15 s")
+                time.sleep(0.1)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    return make_tiny_onnx(tmp_path_factory.mktemp("models") / "tiny.onnx")
