@@ -1,0 +1,141 @@
+"""TFLite (LiteRT) target: litert-torch conversion, channels-last input, FP16 weights.
+
+- `nhwc`: the graph takes (1, H, W, C), what camera pipelines hand over. The model is wrapped
+  with a permute at its input; litert-torch lays convolutions out NHWC anyway, so the permute
+  and the layout transpose it would otherwise insert cancel and no TRANSPOSE is left at the input.
+- `fp16`: weights of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED stored as float16 with a
+  DEQUANTIZE in front (ai-edge-quantizer's float-casting algorithm); XNNPACK folds those
+  dequantizes at load time, so compute stays fp32 and the file is about half the size.
+- Metadata `edgekit` (JSON: model, card, precision, layout) is embedded in the flatbuffer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.exporters.base import ExportOptions
+
+METADATA_NAME = "edgekit"
+
+# ai-edge-quantizer recipe: fp16 weight-only for every op the float-casting algorithm supports.
+FP16_RECIPE = [{
+    "regex": ".*",
+    "operation": "*",
+    "algorithm_key": "float_casting",
+    "op_config": {
+        "weight_tensor_config": {"num_bits": 16, "dtype": "FLOAT"},
+        "compute_precision": "FLOAT",
+        "explicit_dequantize": True,
+        "skip_checks": False,
+        "min_weight_elements": 0,
+    },
+}]
+
+
+def nhwc_input(model):
+    """`model` taking a channels-last (N, H, W, C) input instead of (N, C, H, W)."""
+    from torch import nn
+
+    class ChannelsLastInput(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x.permute(0, 3, 1, 2))
+
+    return ChannelsLastInput(model).eval()
+
+
+def litert_convert(model, example) -> bytes:
+    """litert_torch.convert(model, (example,)) → flatbuffer bytes, quietly."""
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    import litert_torch
+
+    try:
+        edge = litert_torch.convert(model, (example,))
+    except Exception as exc:  # the converter raises many types; the first line says what it was
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise EdgekitError(f"litert-torch could not convert the model: {type(exc).__name__}: {first}") from None
+    return bytes(edge.model_content())
+
+
+def fp16_weights(content: bytes) -> bytes:
+    """The same model with float16 conv / FC weights (dequantized to fp32 in the graph)."""
+    from ai_edge_quantizer import quantizer
+
+    q = quantizer.Quantizer(bytearray(content), FP16_RECIPE)
+    return bytes(q.quantize(enable_progress_bar=False, enable_progress_report=False).quantized_model)
+
+
+def embed_metadata(content: bytes, name: str, text: str) -> bytes:
+    """Add (or replace) a metadata entry `name` holding UTF-8 `text` in a .tflite flatbuffer."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    model.buffers.append(buf)
+    md = schema.MetadataT()
+    md.name = name
+    md.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name not in (name, name.encode())] + [md]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+class TFLiteExporter:
+    target = "tflite"
+    suffixes = (".tflite",)
+
+    def convert(self, model, example, out_paths: list[Path], options: ExportOptions) -> dict:
+        if options.precision not in ("fp32", "fp16"):
+            raise EdgekitError(f"tflite export does not support precision {options.precision!r} yet (fp32, fp16)")
+        import torch
+
+        model = model.eval()
+        sample = example
+        if options.nhwc:
+            model = nhwc_input(model)
+            sample = example.permute(0, 2, 3, 1).contiguous()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            content = litert_convert(model, sample)
+        seconds = {"litert_torch_convert": time.perf_counter() - t0}
+        card = getattr(getattr(model, "inner", model), "card", None)
+        layout = "nhwc" if options.nhwc else "nchw"
+        meta = {
+            "model": getattr(card, "name", type(model).__name__),
+            "card": card.to_dict() if card is not None else None,
+            "precision": options.precision,
+            "layout": layout,
+            "input_shape": list(sample.shape),
+        }
+        embedded = True
+        try:  # before the fp16 pass: its output stores buffers by offset, which repacking breaks
+            content = embed_metadata(content, METADATA_NAME, json.dumps(meta))
+        except Exception:  # metadata is a convenience; the sidecar carries the same facts
+            embedded = False
+        fp32_bytes = len(content)
+        if options.precision == "fp16":
+            t1 = time.perf_counter()
+            content = fp16_weights(content)
+            seconds["fp16_weights"] = time.perf_counter() - t1
+        Path(out_paths[0]).write_bytes(content)
+
+        import litert_torch
+
+        return {
+            "converter": f"litert_torch {getattr(litert_torch, '__version__', '')}".strip(),
+            "layout": layout,
+            "input_shape": list(sample.shape),
+            "weights_dtype": "float16" if options.precision == "fp16" else "float32",
+            "fp32_bytes": fp32_bytes,
+            "metadata_embedded": embedded,
+            "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        }
