@@ -1,0 +1,147 @@
+"""Parity of an exported model against PyTorch, measured on the real runtime.
+
+Inputs are NCHW float32 in the model's normalised space: seeded standard-normal tensors and a
+few structured images (flat, ramps, a checkerboard, a smooth pattern) that random noise never
+exercises — saturated activations, constant channels, strong spatial structure. The runner side
+gets the same tensors in its own layout and dtype: NHWC when the artifact is channels-last,
+quantized with the input's (scale, zero point) when the artifact has integer I/O (the PyTorch
+side then sees the dequantized values, so input rounding is not counted as error).
+
+Metrics (worst case over inputs): max |ref − out|, that divided by the output scale (max |ref|
+over all inputs), the lowest cosine similarity, and the fraction of inputs whose top-1 agrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# The tolerance the issue sets per precision, relative to the output scale. INT8 has none: its
+# quality is judged by cosine, top-1 agreement and accuracy on real data, not by a bound.
+TOLERANCES = {"fp32": 1e-4, "fp16": 1e-2}
+
+
+@dataclass
+class Parity:
+    max_abs_diff: float
+    rel_max_abs_diff: float
+    output_scale: float
+    cosine: float  # lowest over inputs
+    top1_agreement: float  # fraction of inputs
+    n_inputs: int
+    tolerance: float | None = None  # relative; None when the precision has no bound
+
+    @property
+    def ok(self) -> bool:
+        return self.tolerance is None or self.rel_max_abs_diff <= self.tolerance
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"ok": self.ok}
+
+
+def structured_inputs(shape: tuple[int, int, int]) -> list[np.ndarray]:
+    """Deterministic non-random images (1, C, H, W), in the normalised range of real data (±2.5)."""
+    c, h, w = shape
+    yy, xx = np.meshgrid(np.linspace(-1.0, 1.0, h), np.linspace(-1.0, 1.0, w), indexing="ij")
+    chan = np.linspace(-1.0, 1.0, c)[:, None, None] if c > 1 else np.zeros((1, 1, 1))
+    checker = ((np.arange(h)[:, None] // 4 + np.arange(w)[None, :] // 4) % 2) * 4.0 - 2.0
+    images = [
+        np.zeros((c, h, w)),  # the mean image
+        2.0 * xx[None] * np.ones((c, 1, 1)) + 0.5 * chan,  # horizontal ramp, per-channel offset
+        np.broadcast_to(checker, (c, h, w)) * (1.0 - 0.3 * chan),  # high-frequency, saturating
+        2.0 * np.sin(3.0 * np.pi * (xx[None] + chan)) * np.cos(2.0 * np.pi * yy[None]),  # smooth texture
+    ]
+    return [im[None].astype(np.float32) for im in images]
+
+
+def parity_inputs(shape: tuple[int, int, int], n: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """`n` inputs (1, C, H, W): structured ones for up to half of them, the rest seeded normal."""
+    structured = structured_inputs(shape)[: n // 2]
+    rng = np.random.default_rng(seed)
+    rand = [rng.standard_normal((1, *shape)).astype(np.float32) for _ in range(n - len(structured))]
+    return rand + structured
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def compare(refs: list[np.ndarray], outs: list[np.ndarray], tolerance: float | None = None) -> Parity:
+    """Metrics over paired reference / runtime outputs (one array per input, same shape)."""
+    if not refs:
+        raise ValueError("no outputs to compare")
+    scale = max(float(np.abs(r).max()) for r in refs) or 1.0
+    max_abs = 0.0
+    cosines, agree = [], 0
+    for r, o in zip(refs, outs):
+        r = np.asarray(r, np.float64).reshape(r.shape[0], -1)
+        o = np.asarray(o, np.float64).reshape(r.shape)
+        max_abs = max(max_abs, float(np.abs(r - o).max()))
+        for rr, oo in zip(r, o):
+            nr, no = np.linalg.norm(rr), np.linalg.norm(oo)
+            cosines.append(1.0 if nr == no == 0 else float(rr @ oo / max(nr * no, 1e-30)))
+        agree += int(np.array_equal(r.argmax(-1), o.argmax(-1)))
+    return Parity(max_abs_diff=max_abs, rel_max_abs_diff=max_abs / scale, output_scale=scale,
+                  cosine=min(cosines), top1_agreement=agree / len(refs), n_inputs=len(refs), tolerance=tolerance)
+
+
+def to_runner_input(x: np.ndarray, spec, nhwc: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(array for the runner, float NCHW array PyTorch should see) for one NCHW float input."""
+    ref = x
+    feed = x.transpose(0, 2, 3, 1) if nhwc else x
+    dt = np.dtype(spec.dtype)
+    if np.issubdtype(dt, np.integer):
+        if spec.quantization is None:
+            raise ValueError(f"input {spec.name} is {dt} but carries no (scale, zero_point)")
+        s, zp = spec.quantization
+        feed = quantize(feed, s, zp, dt)
+        deq = dequantize(feed, s, zp)
+        ref = deq.transpose(0, 3, 1, 2) if nhwc else deq
+    else:
+        feed = feed.astype(dt)
+    if tuple(feed.shape) != tuple(spec.shape):
+        raise ValueError(f"runtime input {spec.name} has shape {tuple(spec.shape)}, expected {tuple(feed.shape)}"
+                         f" ({'NHWC' if nhwc else 'NCHW'})")
+    return np.ascontiguousarray(feed), np.ascontiguousarray(ref, dtype=np.float32)
+
+
+def from_runner_output(y: np.ndarray, spec) -> np.ndarray:
+    dt = np.dtype(spec.dtype)
+    if np.issubdtype(dt, np.integer) and spec.quantization is not None:
+        return dequantize(y, *spec.quantization)
+    return np.asarray(y, np.float32)
+
+
+def is_channels_last(spec, input_shape: tuple[int, int, int]) -> bool:
+    c, h, w = input_shape
+    return tuple(spec.shape) == (1, h, w, c) and tuple(spec.shape) != (1, c, h, w)
+
+
+def measure_parity(model, runner, input_shape: tuple[int, int, int], *, n: int = 8, nhwc: bool | None = None,
+                   precision: str = "fp32", seed: int = 0) -> Parity:
+    """Run `model` (PyTorch, eval) and `runner` (any edgekit Runner) on the same inputs and compare.
+
+    `nhwc=None` reads the layout from the runner's input shape.
+    """
+    import torch
+
+    in_spec = runner.inputs()[0]
+    if nhwc is None:
+        nhwc = is_channels_last(in_spec, tuple(input_shape))
+    out_spec = runner.outputs()[0]
+    refs, outs = [], []
+    with torch.no_grad():
+        for x in parity_inputs(tuple(input_shape), n=n, seed=seed):
+            feed, ref_in = to_runner_input(x, in_spec, nhwc)
+            ref = model(torch.from_numpy(ref_in))
+            if isinstance(ref, (tuple, list)):
+                ref = ref[0]
+            refs.append(ref.float().numpy())
+            outs.append(from_runner_output(runner.run(feed)[0], out_spec))
+    return compare(refs, outs, tolerance=TOLERANCES.get(precision))

@@ -1,0 +1,99 @@
+"""`edgekit export MODEL --target onnx|tflite|openvino|all`: rewrite, convert, verify on the runtime."""
+
+from __future__ import annotations
+
+import typer
+
+from edgekit.cli.common import (InputShapeOpt, InputSizeOpt, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
+                                err_console, print_json, show_progress)
+from edgekit.errors import EdgekitError
+
+EXAMPLES = """Examples:
+
+  edgekit export micronet-m0 --target onnx
+
+  edgekit export micronet-m3 --target all -o build/ --weights m3.pth
+
+  edgekit export micronet-m0 --target tflite --nhwc --fp16 --input-size 160
+
+  edgekit export micronet-m1 --target onnx --int8 --calib images/ --calib-size 256
+
+  edgekit export mynet.py:build --input-shape 3,96,96 --target openvino --json
+"""
+
+
+def export_cmd(
+    model: str = ModelArg,
+    target: str = typer.Option("onnx", "--target", "-t", help="onnx, tflite, openvino, or all (the three, one report)."),
+    weights: str = WeightsOpt,
+    num_classes: int = NumClassesOpt,
+    input_size: int = InputSizeOpt,
+    input_shape: str = InputShapeOpt,
+    output: str = typer.Option(None, "--output", "-o",
+                               help="Output file (one target) or directory. Default: ./<model>[-<precision>].<ext>"),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    opset: int = typer.Option(18, "--opset", help="ONNX opset (17 or newer)."),
+    no_rewrite: bool = typer.Option(False, "--no-rewrite", help="Export the model as it is (no export-friendly rewrites)."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the equivalence check of each rewrite."),
+    fp16: bool = typer.Option(False, "--fp16", help="FP16 weights (I/O stays float32)."),
+    nhwc: bool = typer.Option(False, "--nhwc", help="Channels-last (1, H, W, C) input, what camera pipelines feed."),
+    int8: bool = typer.Option(False, "--int8", help="INT8, calibrated on --calib data."),
+    calib: str = typer.Option(None, "--calib", help="Calibration data: image folder, .npy/.npz, or 'synthetic'."),
+    calib_size: int = typer.Option(None, "--calib-size", help="Number of calibration samples (deterministic sample)."),
+    calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, percentile or entropy."),
+    int8_io: bool = typer.Option(False, "--int8-io", help="Integer input/output tensors (with --int8)."),
+    max_drop: float = typer.Option(None, "--max-drop",
+                                   help="Top-1 points INT8 may lose on held-out labeled --calib data; "
+                                        "sensitive layers stay float until it holds."),
+    parity_inputs: int = typer.Option(8, "--parity-inputs", help="Inputs compared against PyTorch (0 to skip)."),
+    json_out: bool = JsonOpt,
+):
+    """Export MODEL to an edge runtime format, with a parity report measured on the runtime itself.
+
+    Writes the model file(s), a sidecar `<file>.edgekit.json` (card, MAdds, rewrites, parity, op census)
+    and a readable `<file>.report.md`; nothing is written unless every step succeeded.
+    """
+    if fp16 and int8:
+        raise EdgekitError("--fp16 and --int8 exclude each other; pick one")
+    precision = "int8" if int8 else "fp16" if fp16 else "fp32"
+    if not int8:
+        for flag, value in (("--calib-size", calib_size), ("--max-drop", max_drop)):
+            if value is not None:
+                raise EdgekitError(f"{flag} only applies with --int8")
+
+    from edgekit.exporters.pipeline import export_model
+
+    kwargs = dict(weights=weights, num_classes=num_classes, input_size=input_size, input_shape=input_shape,
+                  precision=precision, opset=opset, rewrite=not no_rewrite, verify=not no_verify, out=output,
+                  force=force, calib=calib, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
+                  n_parity=parity_inputs, calib_size=calib_size, max_drop=max_drop)
+    if show_progress() and not json_out:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=True) as bar:
+            task = bar.add_task(f"exporting {model}", total=None)
+
+            def progress(message: str, done: int, total: int):
+                bar.update(task, description=message, completed=done, total=total)
+
+            result = export_model(model, target, progress=progress, **kwargs)
+    else:
+        result = export_model(model, target, **kwargs)
+
+    if json_out:
+        print_json(result.to_dict())
+        return
+    from edgekit.exporters.report import summary_lines
+
+    for e in result.exports:
+        for i, line in enumerate(summary_lines(e.meta)):
+            style = "bold" if i == 0 else "yellow" if line.lstrip().startswith("warning") else None
+            console.print(line, style=style, highlight=False, markup=False, soft_wrap=True)
+    files = [str(f) for e in result.exports for f in e.files]
+    console.print(f"wrote {', '.join(files)} (+ sidecar JSON) · report {result.report} · {result.seconds:.1f} s",
+                  highlight=False, markup=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export", epilog=EXAMPLES)(export_cmd)

@@ -1,0 +1,411 @@
+"""The export pipeline, the same for every target: model → rewrite → convert → measure → commit.
+
+    result = export_model("micronet-m0", "onnx", input_size=160)
+
+Per target: the rewrite engine makes the model export-friendly (proven equivalent); the target's
+exporter converts it into temporary paths; the artifact is then loaded on its real runtime and
+compared with the PyTorch model (parity), its graph is counted (op census, MAdds) and measured
+(size of every file), and a sidecar JSON plus a readable report are written. Only when every
+step of every target succeeded are the files renamed into place (`fileio.atomic_outputs`), so a
+failure leaves nothing behind and an existing file is never touched without `force`.
+
+Targets are driven through `get_exporter(target)` and `open_runner(file)`; the only per-target
+knowledge here is the ANALYSES table (which module counts a format's graph).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+from edgekit.exporters.base import EXPORTERS, ExportOptions, get_exporter
+
+ALL_TARGETS = tuple(EXPORTERS)  # onnx, tflite, openvino
+PRECISIONS = ("fp32", "fp16", "int8")
+CALIB_METHODS = ("minmax", "percentile", "entropy")
+
+# target → (census "module:function" (path) -> dict, graph MAdds "module:function" (path) -> int | .total,
+# or None when the census dict carries "graph_madds" itself)
+ANALYSES = {
+    "onnx": ("edgekit.analysis.census_onnx:census", "edgekit.analysis.graph_madds:graph_madds"),
+    "tflite": ("edgekit.analysis.census_tflite:census", None),
+    "openvino": ("edgekit.analysis.census_openvino:census", None),
+}
+
+Progress = Callable[[str, int, int], None]  # (step description, steps done, steps total)
+
+
+@dataclass
+class TargetExport:
+    target: str
+    file: Path
+    files: list[Path]
+    sidecar: Path
+    report: Path | None
+    meta: dict  # the sidecar's content
+
+    def to_dict(self) -> dict:
+        return {"file": str(self.file), "files": [str(f) for f in self.files], "sidecar": str(self.sidecar),
+                "report": str(self.report) if self.report else None} | self.meta
+
+
+@dataclass
+class ExportResult:
+    model: str
+    exports: list[TargetExport] = field(default_factory=list)
+    report: Path | None = None
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def file(self) -> Path:
+        return self.exports[0].file
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "report": str(self.report) if self.report else None,
+                "seconds": round(self.seconds, 3), "warnings": list(self.warnings),
+                "exports": [e.to_dict() for e in self.exports]}
+
+
+# ----------------------------------------------------------------------------------------- paths
+
+def artifact_stem(model_name: str, precision: str) -> str:
+    """'micronet-m0' / 'micronet-m0-fp16'; a 'dir/net.py:build' source becomes 'net-build'."""
+    base = model_name
+    if ":" in base:
+        target, _, factory = base.rpartition(":")
+        base = f"{Path(target).stem if target.endswith('.py') else target}-{factory}"
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(base).name).strip("-.") or "model"
+    return base if precision == "fp32" else f"{base}-{precision}"
+
+
+def plan_paths(targets: list[str], exporters: dict, stem: str, out) -> dict[str, list[Path]]:
+    """Final paths per target. `out`: None (current dir), a directory, or (one target) a file."""
+    out_dir, main = Path.cwd(), None
+    if out is not None:
+        o = Path(out)
+        known = {s for e in exporters.values() for s in e.suffixes}
+        is_file = o.suffix.lower() in known and not o.is_dir()
+        if is_file and len(targets) > 1:
+            raise EdgekitError(f"-o {out}: with --target all, -o takes a directory")
+        if is_file:
+            main = o
+        elif o.suffix and not o.is_dir() and not str(out).endswith(("/", "\\")):
+            raise EdgekitError(f"-o {out}: expected a directory or a {'/'.join(sorted(known))} file")
+        else:
+            out_dir = o
+    plan = {}
+    for t in targets:
+        suffixes = exporters[t].suffixes
+        if main is not None:
+            if main.suffix.lower() != suffixes[0]:
+                raise EdgekitError(f"-o {out}: a {t} export is a {suffixes[0]} file")
+            base = main.with_suffix("")
+        else:
+            base = out_dir / stem
+        plan[t] = [base.with_name(base.name + s) for s in suffixes]
+    return plan
+
+
+def report_path_for(main_file: Path) -> Path:
+    return main_file.with_name(main_file.name + ".report.md")
+
+
+def artifact_size(paths) -> int:
+    return sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
+
+
+# --------------------------------------------------------------------------------------- rewrite
+
+def rewrite_model(model, card, target: str, verify: bool) -> tuple[object, list[dict], str]:
+    """(model to export, rewrite log as dicts, status) — the unmodified model when no engine exists."""
+    try:
+        from edgekit.rewrite.pipeline import rewrite_for_export
+    except ModuleNotFoundError as exc:
+        if exc.name in ("edgekit.rewrite.pipeline", "edgekit.rewrite"):
+            return model, [], "unavailable"
+        raise
+    rewritten, log = rewrite_for_export(copy.deepcopy(model), input_shape=tuple(card.input_size), target=target,
+                                        verify=verify)
+    rewritten.eval()
+    if getattr(rewritten, "card", None) is None:
+        rewritten.card = card
+    return rewritten, [r.to_dict() if hasattr(r, "to_dict") else dict(r) for r in log], "applied"
+
+
+def _call(spec: str | None, *args):
+    if spec is None:
+        return None
+    module_name, _, fn = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("edgekit"):
+            return None  # that format's analysis is not in this build yet
+        raise
+    return getattr(module, fn)(*args)
+
+
+def _madds_total(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("total")
+    return int(getattr(value, "total", value)) if value is not None else None
+
+
+def analyse(target: str, path: Path) -> tuple[dict | None, int | None, dict | None]:
+    """(census, graph MAdds, graph MAdds detail) of an artifact, through the ANALYSES table."""
+    census_fn, madds_fn = ANALYSES.get(target, (None, None))
+    census = _call(census_fn, path)
+    detail = _call(madds_fn, path)
+    total = _madds_total(detail)
+    if total is None and census is not None and census.get("graph_madds") is not None:
+        total = int(census["graph_madds"])
+    return census, total, (detail.to_dict() if hasattr(detail, "to_dict") else None)
+
+
+# ---------------------------------------------------------------------------------- calibration
+
+def load_int8_data(calib, card, calib_size: int | None, max_drop: float | None) -> tuple[object, dict]:
+    """(calibration batch NCHW float32, extra options): the held-out quarter is for --max-drop."""
+    import numpy as np
+
+    if calib is None:
+        raise EdgekitError("--int8 needs calibration data: --calib DIR|file.npy|file.npz "
+                           "(or --calib synthetic for a smoke test; accuracy is then meaningless)")
+    if isinstance(calib, np.ndarray):
+        x, labels = calib.astype(np.float32), None
+    else:
+        try:
+            from edgekit.calibration import load_calibration
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("edgekit"):
+                raise EdgekitError("--int8 is not available yet in this build of edgekit (no edgekit.calibration)") from None
+            raise
+        x, labels = load_calibration(calib, card, size=calib_size, seed=0)
+    expected = tuple(card.input_size)
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise EdgekitError(f"calibration data has shape {tuple(x.shape)}, the model takes (N, {', '.join(map(str, expected))})")
+    extra = {"calib_labels": labels, "calib_size": int(x.shape[0])}
+    if max_drop is not None:
+        if labels is None:
+            raise EdgekitError("--max-drop needs labeled data: class sub-folders, or an .npz with a 'y' array")
+        n_eval = max(1, len(x) // 4)
+        if len(x) - n_eval < 1:
+            raise EdgekitError(f"--max-drop needs at least 2 labeled samples, got {len(x)}")
+        extra |= {"max_drop": max_drop, "eval_data": (x[-n_eval:], labels[-n_eval:])}
+        x, extra["calib_labels"] = x[:-n_eval], labels[:-n_eval]
+    return x, extra
+
+
+# ---------------------------------------------------------------------------------------- export
+
+def _validate(target, precision, opset, calib, int8_io, calib_method, n_parity):
+    if target != "all" and target not in EXPORTERS:
+        get_exporter(target)  # raises the unknown-target error with close matches
+    if precision not in PRECISIONS:
+        raise EdgekitError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if opset < 17:
+        raise EdgekitError(f"--opset {opset} is too old: edgekit exports opset 17 or newer")
+    if calib_method not in CALIB_METHODS:
+        raise EdgekitError(f"unknown --calib-method {calib_method!r}; choose from {', '.join(CALIB_METHODS)}")
+    if precision != "int8" and (calib is not None or int8_io):
+        raise EdgekitError(f"{'--calib' if calib is not None else '--int8-io'} only applies with --int8")
+    if n_parity < 0:
+        raise EdgekitError("n_parity must be >= 0")
+
+
+def export_model(source, target: str, *, weights=None, num_classes=None, input_size=None, input_shape=None,
+                 precision: str = "fp32", opset: int = 18, rewrite: bool = True, verify: bool = True, out=None,
+                 force: bool = False, calib=None, calib_method: str = "minmax", int8_io: bool = False,
+                 nhwc: bool = False, n_parity: int = 8, progress: Progress | None = None,
+                 calib_size: int | None = None, max_drop: float | None = None) -> ExportResult:
+    """Export `source` (zoo name, file.py:factory, module:factory) to `target` ("all" for every target).
+
+    Returns an ExportResult; raises EdgekitError for user mistakes (nothing is written then).
+    """
+    from edgekit.fileio import check_writable
+
+    t_start = time.perf_counter()
+    _validate(target, precision, opset, calib, int8_io, calib_method, n_parity)
+    targets = list(ALL_TARGETS) if target == "all" else [target]
+    exporters = {t: get_exporter(t) for t in targets}  # fail fast on a target this build lacks
+    for t, e in exporters.items():
+        supported = getattr(e, "precisions", None)
+        if supported is not None and precision not in supported:
+            raise EdgekitError(f"--target {t} does not support {precision} in this build (it does {', '.join(supported)})")
+
+    steps_total = 1 + 4 * len(targets)
+    done = 0
+
+    def step(message: str):
+        nonlocal done
+        if progress is not None:
+            progress(message, done, steps_total)
+        done += 1
+
+    stem = artifact_stem(str(source), precision)  # paths before the (slow) model build: refuse early
+    plan = plan_paths(targets, exporters, stem, out)
+    report_combined = None
+    if len(targets) > 1:
+        base = plan[targets[0]][0]
+        report_combined = base.with_name(base.name.rsplit(".", 1)[0] + ".report.md")
+    from edgekit.artifact import sidecar_path
+
+    finals: list[Path] = []
+    for t in targets:
+        main = plan[t][0]
+        finals += plan[t] + [sidecar_path(main)]
+        if report_combined is None:
+            finals.append(report_path_for(main))
+    if report_combined is not None:
+        finals.append(report_combined)
+    check_writable(finals, force)
+
+    step("loading model")
+    import torch
+
+    from edgekit.analysis.flops import count_madds
+    from edgekit.models.source import load_model
+
+    model, card = load_model(source, weights=weights, num_classes=num_classes, input_size=input_size,
+                             input_shape=input_shape)
+    model.eval()
+    base_madds = count_madds(model, card.input_size)
+    calib_x, calib_extra = (None, {})
+    if precision == "int8":
+        calib_x, calib_extra = load_int8_data(calib, card, calib_size, max_drop)
+
+    from edgekit.artifact import sidecar_text
+    from edgekit.exporters.report import render_report
+    from edgekit.fileio import atomic_outputs
+
+    result = ExportResult(model=card.name)
+    metas: list[dict] = []
+    with atomic_outputs(*finals, force=force) as temps:
+        tmp_of = dict(zip(finals, temps))
+        for t in targets:
+            paths = [tmp_of[p] for p in plan[t]]
+            meta = _export_one(t, exporters[t], model, card, base_madds, paths, source=source, precision=precision,
+                               opset=opset, rewrite=rewrite, verify=verify, calib_x=calib_x,
+                               calib_extra=calib_extra, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
+                               n_parity=n_parity, step=step, torch=torch)
+            meta["file"] = plan[t][0].name
+            meta["files"] = [p.name for p in plan[t]]
+            tmp_of[sidecar_path(plan[t][0])].write_text(sidecar_text(meta))
+            metas.append(meta)
+            report = None
+            if report_combined is None:
+                report = report_path_for(plan[t][0])
+                tmp_of[report].write_text(render_report([meta]))
+            result.exports.append(TargetExport(t, plan[t][0], list(plan[t]), sidecar_path(plan[t][0]), report, meta))
+            result.warnings += [f"{t}: {w}" for w in meta.get("warnings", [])]
+        if report_combined is not None:
+            tmp_of[report_combined].write_text(render_report(metas))
+            result.report = report_combined
+        else:
+            result.report = result.exports[0].report
+    result.seconds = time.perf_counter() - t_start
+    if progress is not None:
+        progress("done", steps_total, steps_total)
+    return result
+
+
+def _export_one(target, exporter, model, card, base_madds, paths, *, source, precision, opset, rewrite, verify,
+                calib_x, calib_extra, calib_method, int8_io, nhwc, n_parity, step, torch) -> dict:
+    from edgekit.analysis.flops import count_madds
+    from edgekit.analysis.parity import measure_parity
+    from edgekit.runtimes.base import open_runner
+
+    warnings: list[str] = []
+    timings: dict[str, float] = {}
+
+    step(f"{target}: rewriting" if rewrite else f"{target}: preparing")
+    t0 = time.perf_counter()
+    if rewrite:
+        export_net, log, status = rewrite_model(model, card, target, verify)
+        if status == "unavailable":
+            warnings.append("rewrite engine not available in this build: exported the unmodified model")
+    else:
+        export_net, log, status = model, [], "skipped (--no-rewrite)"
+    timings["rewrite"] = time.perf_counter() - t0
+    madds_after = count_madds(export_net, card.input_size) if export_net is not model else base_madds
+    overhead = madds_after.conv_madds - base_madds.conv_madds
+
+    step(f"{target}: converting")
+    example = torch.zeros((1, *card.input_size))
+    options = ExportOptions(target=target, precision=precision, opset=opset, nhwc=nhwc, int8_io=int8_io,
+                            calib=calib_x, calib_method=calib_method, extra=dict(calib_extra))
+    options.extra["metadata"] = {
+        "edgekit_version": __version__, "model": card.name, "source": str(source), "precision": precision,
+        "card": card.to_dict(), "madds": {"params": base_madds.params, "conv_madds": base_madds.conv_madds,
+                                          "rewrite_overhead": overhead},
+        "rewrites": [r.get("pass", r.get("name", "?")) for r in log],
+    }
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        converted = exporter.convert(export_net, example, list(paths), options) or {}
+    timings["convert"] = time.perf_counter() - t0
+
+    step(f"{target}: parity on the runtime")
+    t0 = time.perf_counter()
+    runner = open_runner(paths[0], threads=1)
+    inputs = [vars(s) | {"shape": list(s.shape)} for s in runner.inputs()]
+    outputs = [vars(s) | {"shape": list(s.shape)} for s in runner.outputs()]
+    parity = measure_parity(model, runner, tuple(card.input_size), n=n_parity, nhwc=True if nhwc else None,
+                            precision=precision) if n_parity else None
+    del runner
+    timings["parity"] = time.perf_counter() - t0
+    if parity is not None and not parity.ok:
+        warnings.append(f"parity {parity.rel_max_abs_diff:.2e} x output scale exceeds the {precision} tolerance "
+                        f"{parity.tolerance:.0e}")
+    if parity is not None and parity.output_scale < 1e-6:
+        warnings.append(f"outputs are ~0 (max |logit| {parity.output_scale:.1e}): parity says little — untrained "
+                        "weights with default BatchNorm statistics?")
+
+    step(f"{target}: census and MAdds")
+    t0 = time.perf_counter()
+    census, graph_total, graph_detail = analyse(target, paths[0])
+    timings["analyse"] = time.perf_counter() - t0
+    expected = base_madds.conv_madds + overhead
+    madds = {"params": base_madds.params, "conv_madds": base_madds.conv_madds,
+             "dynamic_madds": base_madds.dynamic_madds, "total_madds": base_madds.total_madds,
+             "rewrite_overhead": overhead, "graph_madds": graph_total,
+             "graph_matches_model": (graph_total == expected) if graph_total is not None else None}
+    if graph_detail is not None:
+        madds["graph_by_op"] = graph_detail.get("by_op")
+    if graph_total is not None and graph_total != expected:
+        warnings.append(f"graph MAdds {graph_total:,} != model {base_madds.conv_madds:,} + rewrite overhead {overhead:,}")
+
+    quantization = converted.pop("quantization", None)
+    layout = converted.get("layout") or ("nhwc" if nhwc else "nchw")
+    return {
+        "edgekit_version": __version__,
+        "model": card.name,
+        "source": str(source),
+        "target": target,
+        "precision": precision,
+        "size_bytes": artifact_size(paths),
+        "card": card.to_dict(),
+        "madds": madds,
+        "rewrite_status": status,
+        "rewrites": log,
+        "parity": parity.to_dict() if parity is not None else None,
+        "census": census,
+        "conversion_seconds": round(timings["convert"], 3),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "layout": layout,
+        "inputs": inputs,
+        "outputs": outputs,
+        "quantization": quantization,
+        "export": converted,
+        "warnings": warnings,
+    }
