@@ -277,7 +277,13 @@ def _installed(runtime: str) -> bool:
     import importlib.util
 
     mods = ("ai_edge_litert", "tflite_runtime") if runtime == "litert" else (LOADERS[runtime][1],)
-    return any(importlib.util.find_spec(m) is not None for m in mods)
+    for m in mods:
+        try:
+            if importlib.util.find_spec(m) is not None:
+                return True
+        except (ImportError, ValueError):  # a broken or blocked install counts as absent
+            continue
+    return False
 
 
 def pick_runtime(path: str, runtime: str = "auto") -> str:
