@@ -2,8 +2,10 @@
 
 - onnxruntime: `SessionOptions.enable_profiling`; the JSON trace's "Node" events (kernel time of
   each node as executed, i.e. after graph fusions) are attributed to the "model_run" they fall in.
-- OpenVINO: `PERF_COUNT` on the compiled model; `InferRequest.profiling_info` after each inference
-  (layer type, kernel implementation, real time). OpenVINO also reads .tflite and .onnx directly.
+- OpenVINO: `PERF_COUNT` on the compiled model; `InferRequest.profiling_info` (layer type, kernel
+  implementation, real time). The CPU plugin reports running means since compilation, so a node's
+  time is the mean over the profiled runs with the warmup's share taken out. OpenVINO also reads
+  .tflite and .onnx directly.
 - LiteRT: ai-edge-litert's Python Interpreter exposes no op profiler (its C++ profiler is only
   reachable from TFLite's `benchmark_model --enable_op_profiling=true`), so `profile_file` raises
   a one-line error that says so and what to use instead.
@@ -11,8 +13,9 @@
 Result schema (`edgekit profile --json`):
   kind "profile", file, name, runtime, runtime_version, threads, warmup, runs,
   latency_ms {median,...} of the profiled runs (wall clock, profiler on),
-  op_total_ms   mean per run of the summed op times (what the profiler accounts for),
-  ops   [{op, nodes, ms, pct, kernels}]  by op type, slowest first, ms = mean per run,
+  op_total_ms   sum of the per-node times (what the profiler accounts for in one run),
+  ops   [{op, nodes, ms, pct, kernels}]  by op type, slowest first; a node's ms is its median
+        over the profiled runs, an op type's the sum over its nodes,
         pct = share of op_total_ms
   nodes [{name, op, ms, pct, kernel}]    slowest individual nodes
   host {...}
@@ -76,19 +79,25 @@ def profile_file(path, runtime: str = "auto", threads: int = 1, warmup: int = 5,
     return summarize(p, name, threads, warmup, samples, per_run, top)
 
 
+
 def summarize(path: Path, runtime: str, threads: int, warmup: int, samples: list[float],
               per_run: list[list[tuple[str, str, str, float]]], top: int) -> dict:
-    """Group node times (name, op type, kernel, ms) of each profiled run by op type."""
+    """Group node times (name, op type, kernel, ms) of each profiled run (or of one mean run) by op type;
+    `samples` are the wall-clock latencies of the same runs."""
     from edgekit import __version__
     from edgekit.runtimes.bench import RUNTIME_DISTS
 
-    n = max(1, len(per_run))
-    node_ms: dict[tuple[str, str], float] = defaultdict(float)
+    # per node, the median over the profiled runs: one preempted run on a shared machine must not
+    # inflate an op (a node missing from a run counts as 0 there)
+    runs: list[dict[tuple[str, str], float]] = []
     kernels: dict[tuple[str, str], str] = {}
     for run in per_run:
+        this: dict[tuple[str, str], float] = defaultdict(float)
         for node, op, kernel, ms in run:
-            node_ms[(node, op)] += ms / n
+            this[(node, op)] += ms
             kernels[(node, op)] = kernel
+        runs.append(this)
+    node_ms = {k: _median([r.get(k, 0.0) for r in runs]) for k in kernels}
     total = sum(node_ms.values())
     by_op: dict[str, dict] = {}
     for (node, op), ms in node_ms.items():
@@ -105,9 +114,15 @@ def summarize(path: Path, runtime: str, threads: int, warmup: int, samples: list
                      "kernel": kernels[(node, op)]} for (node, op), ms in node_ms.items()), key=lambda e: -e["ms"])
     return {"kind": "profile", "schema": 1, "file": str(path), "name": path.name, "runtime": runtime,
             "runtime_version": db.dist_version(*RUNTIME_DISTS[runtime]), "threads": threads, "warmup": warmup,
-            "runs": len(per_run), "latency_ms": db.latency_stats(samples), "op_total_ms": total,
+            "runs": len(samples), "latency_ms": db.latency_stats(samples), "op_total_ms": total,
             "ops_total": len(ops), "ops": ops[:top], "nodes": nodes[:top], "host": db.host_info(),
             "edgekit_version": __version__}
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
 def _profile_onnxruntime(path: Path, threads: int, warmup: int, runs: int):
@@ -178,14 +193,23 @@ def _profile_openvino(path: Path, threads: int, warmup: int, runs: int):
     specs = [TensorSpec(f"in{i}", tuple(d.get_length() if d.is_static else 1 for d in port.get_partial_shape()),
                         port.get_element_type().to_dtype().name) for i, port in enumerate(compiled.inputs)]
     feed = dict(enumerate(random_inputs(specs)))
-    samples, per_run = [], []
-    for i in range(warmup + runs):
+
+    def counters() -> dict[tuple[str, str, str], float]:
+        return {(i.node_name, i.node_type, i.exec_type): i.real_time.total_seconds() * 1e3
+                for i in request.profiling_info if i.status == i.Status.EXECUTED}
+
+    # The CPU plugin reports each node's running MEAN over every inference since compilation, so
+    # the profiled runs' mean is recovered from the two running means: (m_t·n_t − m_w·n_w) / runs.
+    for _ in range(warmup):
+        request.infer(feed)
+    before = counters() if warmup else {}
+    samples = []
+    for _ in range(runs):
         t0 = time.perf_counter_ns()
         request.infer(feed)
-        ms = (time.perf_counter_ns() - t0) / 1e6
-        if i < warmup:
-            continue
-        samples.append(ms)
-        per_run.append([(info.node_name, info.node_type, info.exec_type, info.real_time.total_seconds() * 1e3)
-                        for info in request.profiling_info if info.status == info.Status.EXECUTED])
-    return samples, per_run
+        samples.append((time.perf_counter_ns() - t0) / 1e6)
+    after = counters()
+    total = warmup + runs
+    mean_run = [(node, op, kernel, max(0.0, (ms * total - before.get((node, op, kernel), 0.0) * warmup) / runs))
+                for (node, op, kernel), ms in after.items()]
+    return samples, [mean_run]
