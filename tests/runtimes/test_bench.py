@@ -19,33 +19,11 @@ from edgekit.errors import EdgekitError
 from edgekit.runtimes import device_bench as db
 from edgekit.runtimes.bench import add_artifact_metadata, benchmark, benchmark_files
 
+from tiny_models import make_onnx, make_openvino_ir, tiny_madds
+
 DEVICE_BENCH = Path(db.__file__)
-# Conv(3→16, 3x3) on 32x32 + Gemm(16→10): 16·32·32·27 + 16·10 multiply-adds
-TINY_MADDS = 16 * 32 * 32 * 27 + 16 * 10
-
-
-def make_onnx(path: Path, channels: int = 16, size: int = 32) -> Path:
-    """Conv → Relu → GlobalAveragePool → Flatten → Gemm, built with onnx.helper (no torch)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.standard_normal((channels, 3, 3, 3)).astype(np.float32), "w"),
-             numpy_helper.from_array(np.zeros(channels, np.float32), "b"),
-             numpy_helper.from_array(rng.standard_normal((10, channels)).astype(np.float32), "fw"),
-             numpy_helper.from_array(np.zeros(10, np.float32), "fb")]
-    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("GlobalAveragePool", ["r"], ["p"]),
-             helper.make_node("Flatten", ["p"], ["f"]),
-             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+TINY_MADDS = tiny_madds()  # Conv(3→16, 3x3) on 32x32 + Gemm(16→10): 16·32·32·27 + 16·10
+assert TINY_MADDS == 16 * 32 * 32 * 27 + 16 * 10
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +133,7 @@ def test_seconds_mode(tiny_onnx):
 
 
 def test_openvino_ir_counts_xml_and_bin(tiny_onnx, tmp_path):
-    ov = pytest.importorskip("openvino")
-    xml = tmp_path / "tiny.xml"
-    ov.save_model(ov.convert_model(str(tiny_onnx)), str(xml))
+    xml = make_openvino_ir(tiny_onnx, tmp_path / "tiny.xml")
     r = add_artifact_metadata({"latency_ms": {"median": 1.0}}, xml)
     assert r["files"] == ["tiny.xml", "tiny.bin"]
     assert r["size_bytes"] == xml.stat().st_size + xml.with_suffix(".bin").stat().st_size
@@ -209,7 +185,7 @@ import sys
 class _Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in {blocked!r}:
-            raise ImportError("blocked by the test: " + name)
+            raise ModuleNotFoundError("No module named " + repr(name) + " (blocked by the test)", name=name)
 sys.meta_path.insert(0, _Block())
 '''
 
@@ -261,7 +237,6 @@ def test_device_bench_bad_input_exit_2(tiny_onnx, tmp_path, args, message):
 def test_device_bench_reports_a_missing_runtime(tiny_onnx, tmp_path):
     shutil.copy(tiny_onnx, tmp_path / "model.onnx")
     env = _isolated_env(tmp_path, {"onnxruntime", "openvino"})
-    # find_spec through the blocker raises ImportError, which the script must treat as "not installed"
     proc = subprocess.run([sys.executable, str(DEVICE_BENCH), "model.onnx"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

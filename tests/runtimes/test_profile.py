@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from edgekit.errors import EdgekitError
 from edgekit.runtimes.profile import parse_ort_trace, profile_file
-
-
-def make_two_conv_onnx(path, size: int = 48):
-    """Conv(3→32) → Relu → Conv(32→32) → Relu → GlobalAveragePool: convolutions dominate the time."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.standard_normal((32, 3, 3, 3)).astype(np.float32), "w1"),
-             numpy_helper.from_array(rng.standard_normal((32, 32, 3, 3)).astype(np.float32) * 0.1, "w2")]
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c1"], ["r1"]),
-             helper.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c2"], ["r2"]),
-             helper.make_node("GlobalAveragePool", ["r2"], ["y"])]
-    graph = helper.make_graph(nodes, "two_conv",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 1, 1])], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
+from tiny_models import make_onnx, make_openvino_ir
 
 
 @pytest.fixture(scope="module")
 def two_conv(tmp_path_factory):
-    return make_two_conv_onnx(tmp_path_factory.mktemp("profile") / "two_conv.onnx")
+    # Conv(3→32) → Relu → Conv(32→32) → Relu → pool → Gemm on 48x48: convolutions dominate the time
+    return make_onnx(tmp_path_factory.mktemp("profile") / "two_conv.onnx", channels=32, size=48, second_conv=True)
 
 
 def _check_profile(r, runs, conv_op):
@@ -57,9 +36,7 @@ def test_onnxruntime_profile(two_conv):
 
 
 def test_openvino_profile(two_conv, tmp_path):
-    ov = pytest.importorskip("openvino")
-    xml = tmp_path / "two_conv.xml"
-    ov.save_model(ov.convert_model(str(two_conv)), str(xml))
+    xml = make_openvino_ir(two_conv, tmp_path / "two_conv.xml")
     r = profile_file(xml, threads=1, runs=10, warmup=2, top=20)
     assert r["runtime"] == "openvino"
     _check_profile(r, 10, "Convolution")
