@@ -1,0 +1,26 @@
+"""What a rewrite pass is: a named object that edits a model in place and says how much it changed.
+
+Each pass documents (in its class docstring) what it matches, what replaces it, and when it
+applies. Passes run on a deep copy owned by the pipeline, in eval mode, batch 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class RewriteContext:
+    input_shape: tuple[int, int, int]  # (C, H, W)
+    target: str = "onnx"  # onnx | tflite | openvino
+
+
+class RewritePass(Protocol):
+    name: str
+
+    def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
+        """Rewrite `model` in place; return how many sites were changed (0: nothing matched)."""
+        ...

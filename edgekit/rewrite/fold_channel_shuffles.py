@@ -1,0 +1,217 @@
+"""Channel shuffles folded into adjacent weights; what cannot be folded becomes one static permutation.
+
+Matched: ChannelShuffle (and PermuteChannels) modules in chains of convs, per-channel layers,
+Shift-Max and residual blocks.
+Replaced: the shuffle is deleted and the tensor after it is said to carry a channel *layout*
+(position i holds true channel L[i]). The layout is then pushed forward:
+  - element-wise and pooling layers do not care; BatchNorm and depthwise convs get their
+    per-channel weights permuted; StaticShiftMax gets its coefficients permuted and its shift
+    conjugated (it still has no gather: the new shift is again a few rolls);
+  - a dense conv or linear layer absorbs any layout into its input columns (then the layout is
+    the identity again);
+  - a grouped conv absorbs a layout in which every group of input positions holds one whole
+    group of true channels (its groups are then produced in permuted order: a block layout);
+    otherwise the cheapest static permutation that makes it so (`PermuteChannels`: a few slices,
+    a 4-D grid transpose, or at worst a 1×1 permutation conv) is inserted in front of it;
+  - at the end of a residual block the layout must equal the block input's; if not, one
+    permutation is inserted before the add. Unknown modules get the layout undone in front of them.
+Applies: MicroNet-style models (features → avgpool → flatten → classifier) end to end; any other
+model chain by chain (each chain returns to the identity layout at its end). Exact: only weights
+are permuted.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgekit.models.layers import ChannelShuffle, HSigmoid, HSwish
+from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.chain import is_holder
+from edgekit.rewrite.permute_channels import PermuteChannels, inverse, realization_cost, runs
+from edgekit.rewrite.shift_max_static import StaticShiftMax
+
+ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.SiLU, nn.GELU, nn.Tanh, HSwish,
+               HSigmoid, nn.Identity, nn.Dropout, nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.Flatten)
+
+
+def _is_identity(layout) -> bool:
+    return layout is None or bool(torch.equal(layout, torch.arange(len(layout))))
+
+
+def block_order(layout: torch.Tensor, groups: int) -> torch.Tensor | None:
+    """For each block of positions the one true block it holds, or None if some block mixes."""
+    size = len(layout) // groups
+    blocks = (layout // size).view(groups, size)
+    if not bool((blocks == blocks[:, :1]).all()):
+        return None
+    return blocks[:, 0].clone()
+
+
+class FoldChannelShuffles:
+    name = "fold_channel_shuffles"
+
+    def __init__(self):
+        self.removed = 0
+        self.inserted: list[str] = []
+
+    def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
+        self.removed, self.inserted = 0, []
+        self.channels = _input_channels(model, ctx.input_shape)
+        parts = [getattr(model, n, None) for n in ("features", "avgpool", "classifier")]
+        if all(isinstance(p, nn.Module) for p in parts) and not isinstance(model, nn.Sequential):
+            layout = None
+            for p in parts:  # MicroNet / torchvision layout: flatten between avgpool and classifier
+                layout = self._chain(p, layout)
+            if not _is_identity(layout):  # the classifier ends in something we could not absorb into
+                raise RuntimeError("channel layout left at the model output")
+        else:
+            for seq in self._top_chains(model):
+                layout = self._chain(seq, None)
+                if not _is_identity(layout):
+                    seq.append(PermuteChannels(inverse(layout)))
+        return self.removed
+
+    def _top_chains(self, model):
+        if isinstance(model, nn.Sequential):
+            return [model]
+        found = []
+
+        def visit(m):
+            for c in m.children():
+                (found.append(c) if isinstance(c, nn.Sequential) else visit(c))
+        visit(model)
+        return found
+
+    # -- walking ---------------------------------------------------------------------------------
+    def _chain(self, container: nn.Module, layout):
+        if not (isinstance(container, nn.Sequential) or is_holder(container)):
+            return self._leaf(None, None, container, layout)
+        for key, child in list(container.named_children()):
+            if isinstance(child, nn.Sequential) or is_holder(child):
+                layout = self._chain(child, layout)
+            elif isinstance(getattr(child, "layers", None), nn.Sequential) and isinstance(getattr(child, "identity", None), bool):
+                layout = self._residual(child, layout)
+            else:
+                layout = self._leaf(container, key, child, layout)
+        return layout
+
+    def _residual(self, block, layout):
+        layout_out = self._chain(block.layers, layout)
+        if not block.identity:
+            return layout_out
+        c = len(layout_out) if layout_out is not None else (len(layout) if layout is not None else None)
+        if c is None:
+            return None
+        lin = layout if layout is not None else torch.arange(c)
+        lout = layout_out if layout_out is not None else torch.arange(c)
+        if not torch.equal(lin, lout):
+            q = inverse(lout)[lin]
+            block.layers.append(PermuteChannels(q))
+            self.inserted.append(PermuteChannels(q).kind)
+        return layout
+
+    def _insert_before(self, parent, key, module, q):
+        p = PermuteChannels(q)
+        self.inserted.append(p.kind)
+        if parent is None:
+            raise RuntimeError("cannot insert a permutation at the top of the model")
+        setattr(parent, key, nn.Sequential(p, module))
+
+    @torch.no_grad()
+    def _leaf(self, parent, key, m, layout):
+        if isinstance(m, (ChannelShuffle, PermuteChannels)):
+            c = len(layout) if layout is not None else self.channels.get(id(m))
+            if c is None:
+                return self._barrier(parent, key, m, layout)
+            perm = m.permutation(c) if isinstance(m, ChannelShuffle) else m.perm
+            lay = layout if layout is not None else torch.arange(c)
+            setattr(parent, key, nn.Identity())
+            self.removed += 1
+            return inverse(perm)[lay]
+        if _is_identity(layout):
+            return None
+        if isinstance(m, ELEMENTWISE) or (isinstance(m, nn.Sequential) and len(m) == 0):
+            return layout
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.num_features == len(layout):
+            for t in (m.weight, m.bias, m.running_mean, m.running_var):
+                if t is not None:
+                    t.data = t.data[layout].clone()
+            return layout
+        if isinstance(m, StaticShiftMax) and m.channels == len(layout):
+            m.permute_channels(layout)
+            return layout
+        if isinstance(m, nn.Linear) and m.in_features == len(layout):
+            m.weight.data = m.weight.data[:, layout].clone()
+            return None
+        if isinstance(m, nn.Conv2d) and m.in_channels == len(layout):
+            return self._conv(parent, key, m, layout)
+        return self._barrier(parent, key, m, layout)
+
+    def _barrier(self, parent, key, m, layout):
+        if not _is_identity(layout):
+            self._insert_before(parent, key, m, inverse(layout))
+        return None
+
+    def _conv(self, parent, key, conv: nn.Conv2d, layout):
+        g, cin, cout = conv.groups, conv.in_channels, conv.out_channels
+        w = conv.weight.data
+        if g == 1:
+            conv.weight.data = w[:, layout].clone()
+            return None
+        if g == cin:  # depthwise (with channel multiplier m): permute whole output groups
+            mult = cout // cin
+            out_layout = (layout[:, None] * mult + torch.arange(mult)[None]).reshape(-1)
+            conv.weight.data = w[out_layout].clone()
+            if conv.bias is not None:
+                conv.bias.data = conv.bias.data[out_layout].clone()
+            return out_layout
+        order = block_order(layout, g)
+        if order is None:
+            q = self._cheapest_grouping(layout, g)
+            self._insert_before(parent, key, conv, q)
+            layout = layout[q]
+            order = block_order(layout, g)
+        bi, bo = cin // g, cout // g
+        new_w = torch.empty_like(w)
+        out_layout = torch.empty(cout, dtype=torch.long)
+        for pb in range(g):
+            tb = int(order[pb])
+            cols = layout[pb * bi:(pb + 1) * bi] - tb * bi
+            new_w[pb * bo:(pb + 1) * bo] = w[tb * bo:(tb + 1) * bo][:, cols]
+            out_layout[pb * bo:(pb + 1) * bo] = torch.arange(tb * bo, (tb + 1) * bo)
+        conv.weight.data = new_w
+        if conv.bias is not None:
+            conv.bias.data = conv.bias.data[out_layout].clone()
+        return None if _is_identity(out_layout) else out_layout
+
+    @staticmethod
+    def _cheapest_grouping(layout, groups):
+        """A position permutation q (t' = t[:, q]) after which every group is whole; cheapest form."""
+        c = len(layout)
+        size = c // groups
+        cands = [inverse(layout), torch.sort(layout // size, stable=True).indices]
+        for a in range(2, c):
+            if c % a == 0:
+                q = torch.arange(c).view(a, c // a).t().reshape(-1)
+                if block_order(layout[q], groups) is not None:
+                    cands.append(q)
+        return min(cands, key=lambda q: (realization_cost(q), len(runs(q))))
+
+
+@torch.no_grad()
+def _input_channels(model: nn.Module, input_shape) -> dict[int, int]:
+    """id(module) → channel count of its input, from one batch-1 forward pass."""
+    seen: dict[int, int] = {}
+
+    def record(m, args):
+        seen.setdefault(id(m), int(args[0].shape[1]))
+
+    hooks = [m.register_forward_pre_hook(record) for m in model.modules()
+             if isinstance(m, (ChannelShuffle, PermuteChannels))]
+    try:
+        model.eval()(torch.zeros(1, *input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen

@@ -1,0 +1,89 @@
+"""Equivalence proof and op census used by every rewrite pass, its tests, and the exporters.
+
+`check_equivalent` runs both models on the same random batch-1 inputs and compares outputs
+relative to the reference output's scale. `op_census` records the aten ops one forward pass
+executes (so Python-level indexing like `x[:, idx]` shows up as `index`) and the largest tensor
+rank seen, which is how "no gather, no 5-D tensor" is checked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from edgekit.errors import EdgekitError
+
+# aten ops that read data through an index tensor: what becomes Gather/GatherND in exported graphs.
+GATHER_OPS = frozenset({"index", "index_select", "gather", "take", "_index_put_impl_", "index_put", "embedding"})
+
+
+def _batch1(input_shape) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in input_shape)
+    return shape if len(shape) == 4 else (1, *shape)
+
+
+@torch.no_grad()
+def check_equivalent(a: nn.Module, b: nn.Module, input_shape, n: int = 4, tol: float = 1e-5,
+                     seed: int = 0) -> float:
+    """Max |a(x) - b(x)| / max |a(x)| over `n` random N(0,1) batch-1 inputs; raises past `tol`."""
+    gen = torch.Generator().manual_seed(seed)
+    shape = _batch1(input_shape)
+    worst = 0.0
+    for _ in range(n):
+        x = torch.randn(shape, generator=gen)
+        ya, yb = a(x.clone()), b(x.clone())
+        if ya.shape != yb.shape:
+            raise EdgekitError(f"rewritten model output shape {tuple(yb.shape)} != original {tuple(ya.shape)}")
+        scale = float(ya.abs().max())
+        diff = float((ya - yb).abs().max())
+        if not torch.isfinite(yb).all():
+            raise EdgekitError("rewritten model produced non-finite outputs; re-run with --no-rewrite and report it")
+        worst = max(worst, diff / scale if scale > 0 else diff)
+    if worst > tol:
+        raise EdgekitError(f"rewritten model differs from the original by {worst:.3g} x output scale "
+                           f"(tolerance {tol:g}); export with --no-rewrite and report the model")
+    return worst
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops: Counter = Counter()
+        self.max_rank = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.ops[func.overloadpacket.__name__] += 1
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.max_rank = max(self.max_rank, t.dim())
+        return out
+
+
+@dataclass
+class OpCensus:
+    ops: dict[str, int] = field(default_factory=dict)  # aten op name → times executed in one forward
+    max_rank: int = 0  # largest tensor rank produced by any op
+
+    @property
+    def gathers(self) -> int:
+        return sum(n for op, n in self.ops.items() if op in GATHER_OPS)
+
+
+@torch.no_grad()
+def op_census(model: nn.Module, input_shape) -> OpCensus:
+    """The aten ops of one batch-1 eval forward pass of `model` (weights untouched)."""
+    was_training = model.training
+    model.eval()
+    rec = _Recorder()
+    x = torch.zeros(_batch1(input_shape))
+    try:
+        with rec:
+            model(x)
+    finally:
+        model.train(was_training)
+    return OpCensus(dict(sorted(rec.ops.items())), rec.max_rank)
