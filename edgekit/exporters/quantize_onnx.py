@@ -26,12 +26,12 @@ import numpy as np
 
 from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
+from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
+                                               initial_reasons, rank_by_added_error)
 
 METHODS = ("minmax", "percentile", "entropy")
 WEIGHTED_OPS = ("Conv", "Gemm", "MatMul")
 POOL_OPS = ("GlobalAveragePool", "ReduceMean", "GlobalMaxPool", "ReduceMax")
-GROUPS = ("conv:dense", "conv:grouped", "conv:depthwise", "classifier", "dynamic")
-FASTER = 0.97  # a flip must save >3% to count as faster (timer noise on a shared machine)
 
 
 @dataclass
@@ -261,18 +261,64 @@ def quantize_onnx(fp32_onnx_path, out_path, calib, method: str = "minmax", int8_
     """Write an INT8 model of `fp32_onnx_path` to `out_path`; return the quantization report.
 
     `keep_float`: node names forced to float. `eval_data` = (x, labels) held out; `max_drop` (top-1
-    points) needs it. `search=False` skips the latency measurements (uses the default policy).
+    points) needs it. `search=False` skips the latency measurements (default policy). `out_path`
+    may be `fp32_onnx_path` itself.
     """
     if int8_io:
         raise EdgekitError("--int8-io is not available for onnx (onnxruntime keeps float I/O around Q/DQ); "
                            "use it with --target tflite")
-    if max_drop is not None and (eval_data is None or eval_data[1] is None):
-        raise EdgekitError("--max-drop needs labeled held-out data (class sub-folders or an .npz with 'y')")
-    q = OnnxQuantizer(fp32_onnx_path, calib, method=method, per_channel=per_channel)
-    try:
+    check_max_drop(max_drop, eval_data)
+    with tempfile.TemporaryDirectory(prefix="edgekit-q-") as tmp:
+        import onnx
+
+        src = Path(tmp) / "fp32.onnx"
+        onnx.save(onnx.load(str(fp32_onnx_path)), str(src))  # self-contained copy: out may overwrite the input
+        q = OnnxQuantizer(src, _nchw_or_nhwc(calib, src), method=method, per_channel=per_channel, workdir=tmp)
+        if eval_data is not None:
+            eval_data = (_nchw_or_nhwc(eval_data[0], src), eval_data[1])
         return _quantize(q, Path(out_path), set(keep_float), eval_data, max_drop, search)
-    finally:
-        q.close()
+
+
+def quantize(src, dst, options) -> dict:
+    """The exporter contract: `options` is an ExportOptions; extra may hold eval_x / eval_y (held-out
+    labeled data), labels (of options.calib), max_drop, keep_float, search."""
+    x, extra = options.calib, options.extra
+    calib, eval_data = split_calibration(x, extra)
+    return quantize_onnx(src, dst, calib, method=options.calib_method, int8_io=options.int8_io,
+                         keep_float=extra.get("keep_float", ()), eval_data=eval_data,
+                         max_drop=extra.get("max_drop"), search=extra.get("search", True))
+
+
+def check_max_drop(max_drop, eval_data) -> None:
+    if max_drop is not None and (eval_data is None or eval_data[1] is None):
+        raise EdgekitError("--max-drop needs labeled data: class sub-folders in --calib, or an .npz with a 'y' array")
+    if max_drop is not None and max_drop < 0:
+        raise EdgekitError(f"--max-drop must be >= 0 top-1 points, got {max_drop}")
+
+
+def split_calibration(x, extra: dict):
+    """(calibration batch, (eval x, eval y) or None). Labels of the calibration data alone: the
+    second half is held out for the accuracy check (deterministic), the first half calibrates."""
+    if extra.get("eval_x") is not None:
+        return x, (extra["eval_x"], extra.get("eval_y"))
+    labels = extra.get("labels")
+    if labels is None:
+        return x, None
+    labels = np.asarray(labels)
+    if len(x) < 8:
+        raise EdgekitError(f"--max-drop needs more labeled samples than {len(x)} (raise --calib-size)")
+    half = len(x) // 2
+    return x[:half], (x[half:], labels[half:])
+
+
+def _nchw_or_nhwc(x: np.ndarray, onnx_path) -> np.ndarray:
+    """Match the model's input layout (a channels-last export takes N,H,W,C)."""
+    import onnx
+
+    dims = [d.dim_value for d in onnx.load(str(onnx_path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim]
+    if len(dims) == 4 and x.ndim == 4 and tuple(dims[1:]) == (x.shape[2], x.shape[3], x.shape[1]) and dims[1:] != list(x.shape[1:]):
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    return x
 
 
 def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_drop, search) -> dict:
@@ -281,10 +327,9 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
     unknown = keep_float - {L.name for L in layers}
     if unknown:
         raise EdgekitError(f"--keep-float names no quantizable layer: {', '.join(sorted(unknown)[:3])}")
-    precision = {g: ("float" if g == "dynamic" else "int8") for g in GROUPS}
-    reasons = {g: ("dynamic element-wise head: default float" if g == "dynamic" else "default int8") for g in GROUPS}
+    precision, reasons = initial_precision(), initial_reasons()
     present = {L.group for L in layers}
-    trials = []
+    trials: list = []
 
     def int8_set(prec, forced=()):
         return {L.name for L in layers if prec[L.group] == "int8" and L.name not in keep_float and L.name not in forced}
@@ -296,74 +341,58 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
         for f in ("qdq_u8", "qdq_s8", "qoperator"):
             p = q.build(int8_set(precision), f)
             ms, cos = latency_ms(p, q.calib), q.fidelity(p)
-            trials.append({"format": f, "groups": dict(precision), "ms": ms, "cosine": cos})
+            trials.append({"variant": f, "groups": dict(precision), "ms": ms, "cosine": cos})
             if cos > 0.9 and (best is None or ms < best[1]):
-                best = (f, ms, cos)
-        fmt, cur_ms, cur_cos = best or ("qdq_u8", None, None)
-        for g in GROUPS:
-            if g not in present:
-                continue
-            flip = dict(precision, **{g: "float" if precision[g] == "int8" else "int8"})
-            p = q.build(int8_set(flip), fmt)
-            ms, cos = latency_ms(p, q.calib), q.fidelity(p)
-            trials.append({"format": fmt, "groups": dict(flip), "ms": ms, "cosine": cos})
-            faster = ms < FASTER * cur_ms and cos >= cur_cos - 2e-3
-            more_accurate = flip[g] == "float" and cos > cur_cos + 1e-2 and ms <= cur_ms / FASTER
-            a, b = (ms, cur_ms) if flip[g] == "int8" else (cur_ms, ms)
-            ca, cb = (cos, cur_cos) if flip[g] == "int8" else (cur_cos, cos)
-            numbers = f"int8 {a:.3f} ms / cos {ca:.4f} vs float {b:.3f} ms / cos {cb:.4f}"
-            if faster or more_accurate:
-                precision, cur_ms, cur_cos = flip, ms, cos
-                why = "faster" if faster else "more accurate at no cost"
-            else:
-                why = "kept: the other precision was not faster" + ("" if cos >= cur_cos - 2e-3 else " or lost accuracy")
-            reasons[g] = f"{why} ({numbers}, logits on {len(q.probe)} calibration samples)"
+                best = (f, ms)
+        fmt = best[0] if best else "qdq_u8"
+
+        def measure(prec):
+            p = q.build(int8_set(prec), fmt)
+            return latency_ms(p, q.calib), q.fidelity(p)
+
+        precision = choose_groups(present, precision, measure, reasons, trials, label=fmt)
 
     forced: list[str] = []
     final = q.build(int8_set(precision), fmt)
     acc = None
     if eval_data is not None and eval_data[1] is not None:
         x_eval, y_eval = eval_data
-        fp32_top1 = topk_accuracy(predict(q.fp32, x_eval)[0], y_eval).top1
 
         def top1(path):
             return topk_accuracy(predict(path, x_eval)[0], y_eval).top1
 
-        int8_top1 = top1(final)
-        acc = {"fp32_top1": fp32_top1, "int8_top1": int8_top1, "n": int(len(y_eval))}
+        fp32_top1, int8_top1 = top1(q.fp32), top1(final)
         if max_drop is not None and fp32_top1 - int8_top1 > max_drop:
-            ranked = _ranked_by_added_error(q, final, layers, int8_set(precision))
-            k = 1
-            while fp32_top1 - int8_top1 > max_drop and ranked:
-                forced = ranked[:k]
-                final = q.build(int8_set(precision, forced), fmt)
-                int8_top1 = top1(final)
-                if k >= len(ranked):
-                    break
-                k = min(len(ranked), k * 2)
-            acc["int8_top1"] = int8_top1
-        acc["drop"] = fp32_top1 - acc["int8_top1"]
-        acc["max_drop"] = max_drop
-        acc["within_budget"] = None if max_drop is None else acc["drop"] <= max_drop
+            chosen = int8_set(precision)
+            ranked = rank_by_added_error(layers, chosen, q.layer_errors(final))
+
+            def evaluate(forced_now):
+                return top1(q.build(int8_set(precision, forced_now), fmt, out=q.tmp / "fallback.onnx"))
+
+            forced, int8_top1 = fallback_for_drop(ranked, max_drop, fp32_top1, int8_top1, evaluate)
+            final = q.build(int8_set(precision, forced), fmt)
+        acc = {"fp32_top1": fp32_top1, "int8_top1": int8_top1, "drop": fp32_top1 - int8_top1, "n": int(len(y_eval)),
+               "max_drop": max_drop, "within_budget": None if max_drop is None else fp32_top1 - int8_top1 <= max_drop}
 
     # per-layer report, measured on the QDQ form of the final choice (same ranges, readable tensors)
-    qdq = final if fmt != "qoperator" else q.build(int8_set(precision, forced), "qdq_u8")
-    errors = q.layer_errors(qdq)
     chosen = int8_set(precision, forced)
+    qdq = final if fmt != "qoperator" else q.build(chosen, "qdq_u8")
+    errors = q.layer_errors(qdq)
     for L in layers:
         L.precision = "int8" if L.name in chosen else "float"
         if L.name in keep_float:
-            L.reason = "kept float: asked for (--keep-float)"
+            L.reason = "float: asked for (keep_float)"
         elif L.name in forced:
-            L.reason = f"kept float: among the most sensitive layers, needed for --max-drop {max_drop}"
+            L.reason = f"float: among the most sensitive layers, needed for --max-drop {max_drop}"
         else:
-            L.reason = f"{L.group}: {reasons[L.group]}"
+            L.reason = f"{L.group} group, {reasons[L.group]}"
         e, ei = errors.get(L.output), errors.get(L.inputs[0])
         if e:
             L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
-            if ei:
-                L.added_error = (1 - e["cosine"]) - (1 - ei["cosine"])
-    shutil.copyfile(final, out_path)
+            L.added_error = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
+    import onnx
+
+    onnx.save(onnx.load(str(final)), str(out_path))
     int8_ms = latency_ms(out_path, q.calib) if search else None
     return {
         "runtime": "onnxruntime",
@@ -385,22 +414,3 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
         "search": trials,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-
-
-def _ranked_by_added_error(q: OnnxQuantizer, path, layers, int8_names) -> list[str]:
-    """Quantized layers, most sensitive first: error the layer adds on top of its input's error."""
-    errors = q.layer_errors(path)
-    scored = []
-    for L in layers:
-        if L.name not in int8_names:
-            continue
-        e, ei = errors.get(L.output), errors.get(L.inputs[0])
-        if e is None:
-            continue
-        added = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
-        scored.append((added, L.name))
-    return [name for _, name in sorted(scored, reverse=True)]
-
-
-def report_json(report: dict) -> str:
-    return json.dumps(report, indent=2, default=str)

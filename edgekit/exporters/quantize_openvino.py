@@ -1,0 +1,284 @@
+"""INT8 for OpenVINO: NNCF post-training quantization with each layer's precision decided by measurement.
+
+Same policy as the other targets (edgekit.exporters.quantize_policy): convolutions and linears are
+INT8 candidates, the dynamic heads (weighted ops fed by a global pool before the last pool) start
+in float through NNCF's ignored scope, and groups flip when OpenVINO at 1 thread measures the other
+precision faster or more accurate. Layers are found from the ov.Model's structure, so this works on
+an IR converted from ONNX or from PyTorch alike.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.analysis.accuracy import tensor_error, topk_accuracy
+from edgekit.errors import EdgekitError
+from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
+from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
+                                               initial_reasons, rank_by_added_error)
+
+WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")
+POOLS = ("ReduceMean", "AvgPool", "ReduceMax", "AdaptiveAvgPool")
+PASS_TO_CONST = ("Convert", "Reshape", "Multiply", "Subtract", "Transpose", "Unsqueeze", "Squeeze")
+METHODS = ("minmax", "percentile")
+
+
+def _const_source(output) -> bool:
+    """The tensor comes from constants only (weights, possibly decompressed / reshaped)."""
+    node = output.get_node()
+    if node.get_type_name() == "Constant":
+        return True
+    if node.get_type_name() in PASS_TO_CONST:
+        return all(_const_source(i.get_source_output()) for i in node.inputs())
+    return False
+
+
+def ov_layers(model) -> list[Layer]:
+    ops = model.get_ordered_ops()
+    pooled: set = set()  # ids of nodes whose output derives from a global pool only
+    for op in ops:
+        data = [i.get_source_output() for i in op.inputs() if not _const_source(i.get_source_output())]
+        if op.get_type_name() in POOLS or (data and all(id_of(d.get_node()) in pooled for d in data)):
+            pooled.add(id_of(op))
+    consumers: dict = {}
+    for op in ops:
+        for i in op.inputs():
+            consumers.setdefault(id_of(i.get_source_output().get_node()), []).append(op)
+
+    def pool_downstream(op) -> bool:
+        seen, stack = set(), [op]
+        while stack:
+            n = stack.pop()
+            for c in consumers.get(id_of(n), []):
+                if id_of(c) in seen:
+                    continue
+                seen.add(id_of(c))
+                if c.get_type_name() in POOLS:
+                    return True
+                stack.append(c)
+        return False
+
+    layers = []
+    for op in ops:
+        kind = op.get_type_name()
+        if kind not in WEIGHTED or not _const_source(op.input(1).get_source_output()):
+            continue
+        src = op.input(0).get_source_output().get_node()
+        if id_of(src) in pooled:
+            group = "dynamic" if pool_downstream(op) else "classifier"
+        elif kind == "GroupConvolution":
+            shape = list(op.input(1).get_partial_shape().to_shape())  # G, Cout/G, Cin/G, kh, kw
+            group = "conv:depthwise" if shape[2] == 1 else "conv:grouped"
+        elif kind == "Convolution":
+            group = "conv:dense"
+        else:
+            group = "classifier"
+        name = op.get_friendly_name()
+        layers.append(Layer(name, kind, group, name, [src.get_friendly_name()], name))
+    return layers
+
+
+def id_of(node) -> str:
+    return node.get_friendly_name() + "#" + node.get_type_name()
+
+
+def _compile(model):
+    import openvino as ov
+
+    core = ov.Core()
+    return core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1,
+                                             "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+
+
+def ov_predict(compiled, x: np.ndarray, outputs=None) -> list[np.ndarray]:
+    req = compiled.create_infer_request()
+    outs = outputs if outputs is not None else [compiled.output(0)]
+    res = []
+    for i in range(len(x)):
+        r = req.infer({0: x[i:i + 1]})
+        res.append([np.array(r[o]) for o in outs])
+    return [np.concatenate([r[k] for r in res]) for k in range(len(outs))]
+
+
+def ov_latency_ms(compiled, x: np.ndarray, runs: int = 60, repeats: int = 3) -> float:
+    req = compiled.create_infer_request()
+    feed = {0: x[:1]}
+    for _ in range(10):
+        req.infer(feed)
+    best = float("inf")
+    for _ in range(repeats):
+        ts = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            req.infer(feed)
+            ts.append(time.perf_counter() - t)
+        best = min(best, float(np.median(ts)))
+    return best * 1e3
+
+
+def _read(model_or_xml):
+    import openvino as ov
+
+    if isinstance(model_or_xml, (str, Path)):
+        p = Path(model_or_xml)
+        if not p.is_file():
+            raise EdgekitError(f"OpenVINO model not found: {p}")
+        return ov.Core().read_model(str(p))
+    return model_or_xml
+
+
+def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool = False, keep_float=(), *,
+                      eval_data=None, max_drop: float | None = None, search: bool = True):
+    """(INT8 ov.Model, report) for an FP32 ov.Model or .xml, calibrated on `calib` (N, C, H, W)."""
+    import nncf
+
+    if int8_io:
+        raise EdgekitError("--int8-io is not available for openvino (the IR keeps float I/O); use it with --target tflite")
+    if method not in METHODS:
+        raise EdgekitError(f"calibration method {method!r} is not offered by NNCF; use minmax or percentile")
+    if calib is None or len(calib) == 0:
+        raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
+    check_max_drop(max_drop, eval_data)
+    t0 = time.perf_counter()
+    fp32 = _read(model_or_xml)
+    calib = np.ascontiguousarray(calib, dtype=np.float32)
+    layers = ov_layers(fp32)
+    keep_float = set(keep_float)
+    unknown = keep_float - {L.name for L in layers}
+    if unknown:
+        raise EdgekitError(f"--keep-float names no quantizable layer: {', '.join(sorted(unknown)[:3])}")
+    probe = calib[: min(32, len(calib))]
+    fp32_c = _compile(fp32)
+    ref = ov_predict(fp32_c, probe)[0]
+    dataset = nncf.Dataset([calib[i:i + 1] for i in range(len(calib))])
+    advanced = None
+    if method == "percentile":
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+        from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+        advanced = AdvancedQuantizationParameters(
+            activations_range_estimator_params=RangeEstimatorParametersSet.MEAN_QUANTILE)
+    # Everything that is not an INT8 layer is ignored by name: NNCF would otherwise put FakeQuantize
+    # on the element-wise Shift-Max / DY-ReLU arithmetic too (the stock path's slowdown).
+    all_names = {op.get_friendly_name() for op in fp32.get_ordered_ops()
+                 if op.get_type_name() not in ("Parameter", "Result", "Constant")}
+    built: dict = {}
+
+    def build(int8_names: frozenset):
+        if int8_names not in built:
+            if not int8_names:
+                built[int8_names] = fp32
+            else:
+                ignored = nncf.IgnoredScope(names=sorted(all_names - int8_names), validate=False)
+                built[int8_names] = nncf.quantize(fp32.clone(), dataset, preset=nncf.QuantizationPreset.MIXED,
+                                                  subset_size=len(calib), ignored_scope=ignored,
+                                                  fast_bias_correction=True, advanced_parameters=advanced)
+        return built[int8_names]
+
+    def int8_set(prec, forced=()):
+        return frozenset(L.name for L in layers if prec[L.group] == "int8" and L.name not in keep_float
+                         and L.name not in forced)
+
+    precision, reasons = initial_precision(), initial_reasons()
+    present = {L.group for L in layers}
+    trials: list = []
+    fp32_ms = ov_latency_ms(fp32_c, calib) if search else None
+    if search:
+        def measure(prec):
+            c = _compile(build(int8_set(prec)))
+            return ov_latency_ms(c, calib), tensor_error(ref, ov_predict(c, probe)[0])["cosine"]
+
+        precision = choose_groups(present, precision, measure, reasons, trials, label="nncf MIXED")
+
+    forced: list[str] = []
+    final = build(int8_set(precision))
+    acc = None
+    if eval_data is not None and eval_data[1] is not None:
+        x_eval, y_eval = eval_data
+        x_eval = np.ascontiguousarray(x_eval, dtype=np.float32)
+
+        def top1(model):
+            return topk_accuracy(ov_predict(_compile(model), x_eval)[0], y_eval).top1
+
+        fp32_top1, int8_top1 = top1(fp32), top1(final)
+        if max_drop is not None and fp32_top1 - int8_top1 > max_drop:
+            chosen = int8_set(precision)
+            ranked = rank_by_added_error(layers, chosen, layer_errors(fp32, final, layers, probe))
+            forced, int8_top1 = fallback_for_drop(ranked, max_drop, fp32_top1, int8_top1,
+                                                  lambda f: top1(build(int8_set(precision, f))))
+            final = build(int8_set(precision, forced))
+        acc = {"fp32_top1": fp32_top1, "int8_top1": int8_top1, "drop": fp32_top1 - int8_top1, "n": int(len(y_eval)),
+               "max_drop": max_drop, "within_budget": None if max_drop is None else fp32_top1 - int8_top1 <= max_drop}
+
+    chosen = int8_set(precision, forced)
+    errors = layer_errors(fp32, final, layers, probe)
+    for L in layers:
+        L.precision = "int8" if L.name in chosen else "float"
+        if L.name in keep_float:
+            L.reason = "float: asked for (keep_float)"
+        elif L.name in forced:
+            L.reason = f"float: among the most sensitive layers, needed for --max-drop {max_drop}"
+        else:
+            L.reason = f"{L.group} group, {reasons[L.group]}"
+        e, ei = errors.get(L.output), errors.get(L.inputs[0])
+        if e:
+            L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
+            L.added_error = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
+    final_c = _compile(final)
+    report = {
+        "runtime": "openvino",
+        "tool": "nncf.quantize (preset MIXED, ignored_scope for float layers)",
+        "calib_method": method,
+        "calib_samples": int(len(calib)),
+        "int8_io": False,
+        "groups": {g: {"precision": precision[g], "reason": reasons[g]} for g in GROUPS if g in present},
+        "layers": [asdict(L) for L in layers],
+        "n_int8": sum(L.precision == "int8" for L in layers),
+        "n_float": sum(L.precision == "float" for L in layers),
+        "kept_float_for_accuracy": forced,
+        "latency_ms": {"fp32": fp32_ms, "int8": ov_latency_ms(final_c, calib), "threads": 1} if search else None,
+        "logits_cosine": tensor_error(ref, ov_predict(final_c, probe)[0])["cosine"],
+        "accuracy": acc,
+        "search": trials,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return final, report
+
+
+def layer_errors(fp32, quantized, layers, probe) -> dict[str, dict]:
+    """Each layer's output (and its data input) in `quantized` against `fp32`, by friendly name."""
+    names = sorted({t for L in layers for t in (L.output, *L.inputs)})
+
+    def outputs_of(model):
+        by_name = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
+        found = [n for n in names if n in by_name and by_name[n].get_output_size() > 0]
+        m = model.clone()
+        by_name = {op.get_friendly_name(): op for op in m.get_ordered_ops()}
+        outs = m.add_outputs([by_name[n].output(0) for n in found])
+        return m, found, outs
+
+    mr, found_r, _ = outputs_of(fp32)
+    mq, found_q, _ = outputs_of(quantized)
+    common = [n for n in found_r if n in set(found_q)]
+    cr, cq = _compile(mr), _compile(mq)
+    ir = {n: i + 1 for i, n in enumerate(found_r)}  # output 0 is the logits
+    iq = {n: i + 1 for i, n in enumerate(found_q)}
+    r = ov_predict(cr, probe, [cr.output(ir[n]) for n in common])
+    q = ov_predict(cq, probe, [cq.output(iq[n]) for n in common])
+    return {n: tensor_error(a, b) for n, a, b in zip(common, r, q)}
+
+
+def quantize(xml_src, xml_dst, options) -> dict:
+    """The exporter contract (see quantize_onnx.quantize): INT8 IR at `xml_dst` (+ .bin), the report."""
+    import openvino as ov
+
+    calib, eval_data = split_calibration(options.calib, options.extra)
+    model, report = quantize_openvino(xml_src, calib, options.calib_method, options.int8_io,
+                                      options.extra.get("keep_float", ()), eval_data=eval_data,
+                                      max_drop=options.extra.get("max_drop"), search=options.extra.get("search", True))
+    ov.save_model(model, str(xml_dst), compress_to_fp16=False)
+    return report
