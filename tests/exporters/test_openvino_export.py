@@ -1,0 +1,130 @@
+"""OpenVINO target on the real CPU plugin: FP32 parity, FP16 compression, graph MAdds, threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ov = pytest.importorskip("openvino")
+
+from edgekit.analysis.census_openvino import census  # noqa: E402
+from edgekit.analysis.flops import count_madds  # noqa: E402
+from edgekit.exporters.base import ExportOptions, get_exporter  # noqa: E402
+from edgekit.models import create_model  # noqa: E402
+from edgekit.runtimes.base import open_runner  # noqa: E402
+
+SIZE = 64
+SHAPE = (3, SIZE, SIZE)
+
+
+def well_conditioned(model, shape, seed: int = 0):
+    """BatchNorm running statistics taken from data, as after training (random init leaves the logits ~1e-14)."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(8, *shape, generator=gen))
+    return model.eval()
+
+
+def rewritten(model, shape):
+    try:
+        from edgekit.rewrite.pipeline import rewrite_for_export
+    except ImportError:
+        return None
+    out = rewrite_for_export(model, shape, target="openvino")
+    return out[0] if isinstance(out, tuple) else getattr(out, "model", out)
+
+
+def rel_error(model, runner, n=4, seed=1) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    refs, outs = [], []
+    with torch.no_grad():
+        for _ in range(n):
+            x = rng.standard_normal((1, *SHAPE)).astype(np.float32)
+            refs.append(model(torch.from_numpy(x)).numpy())
+            outs.append(runner.run(x)[0])
+    scale = max(float(np.abs(r).max()) for r in refs)
+    return max(float(np.abs(r - o).max()) for r, o in zip(refs, outs)) / scale, scale
+
+
+@pytest.fixture(scope="module")
+def subject():
+    torch.manual_seed(0)
+    base = well_conditioned(create_model("micronet-m0"), SHAPE)
+    model = rewritten(base, SHAPE)
+    return {"model": model if model is not None else base, "base": base, "rewritten": model is not None}
+
+
+@pytest.fixture(scope="module")
+def exported(subject, tmp_path_factory):
+    d = tmp_path_factory.mktemp("openvino")
+    ex = torch.randn(1, *SHAPE)
+    files, metas = {}, {}
+    for prec in ("fp32", "fp16"):
+        paths = [d / f"m0_{prec}.xml", d / f"m0_{prec}.bin"]
+        metas[prec] = get_exporter("openvino").convert(subject["model"], ex, paths,
+                                                       ExportOptions("openvino", precision=prec))
+        files[prec] = paths
+    return files, metas
+
+
+def test_fp32_parity(subject, exported):
+    files, metas = exported
+    runner = open_runner(files["fp32"][0], threads=1)
+    err, scale = rel_error(subject["model"], runner)
+    assert scale > 0.1
+    assert err <= 1e-4
+    assert [s.shape for s in runner.inputs()] == [(1, 3, SIZE, SIZE)]
+    assert [(s.name, s.shape) for s in runner.outputs()] == [("output", (1, 1000))]
+    assert metas["fp32"]["frontend"] == "onnx"
+
+
+def test_fp16_ir_is_smaller_and_close(subject, exported):
+    files, metas = exported
+    size = {p: sum(f.stat().st_size for f in files[p]) for p in files}
+    assert 0.45 < size["fp16"] / size["fp32"] < 0.6
+    err, _ = rel_error(subject["model"], open_runner(files["fp16"][0]))
+    assert 0 < err <= 1e-2
+    assert metas["fp16"]["weights_dtype"] == "float16"
+    c = census(files["fp16"][0])
+    assert c["ops"]["Convert"] > 0  # fp16 weights decompressed in the graph
+    assert c["metadata"] == {"model": "micronet-m0", "precision": "fp16"}
+
+
+def test_graph_madds_and_census(subject, exported):
+    files, _ = exported
+    c = census(files["fp32"][0], runtime=True)
+    want = count_madds(subject["base"], SHAPE).conv_madds
+    if subject["rewritten"]:
+        assert 0 <= c["graph_madds"] - want < 0.25 * want
+        assert c["gather"] == 0
+    else:
+        assert c["graph_madds"] == want
+        assert c["gather"] == 15  # the channel shifts, one per Dynamic Shift-Max
+    assert c["dynamic_weight_convs"] == 0
+    # f32 inference precision: the CPU plugin would otherwise run bf16 where the CPU has it
+    assert set(c["runtime"]["precisions"]) <= {"f32", "i32", "i64", "u8"}
+
+
+def test_threads_honoured_and_read_back(exported):
+    files, _ = exported
+    for threads in (1, 2):
+        runner = open_runner(files["fp32"][0], threads=threads)
+        assert runner.property("INFERENCE_NUM_THREADS") == threads
+        assert runner.property("NUM_STREAMS") == 1
+        assert runner.property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+
+
+def test_int8_is_refused_with_one_line(tmp_path, subject):
+    from edgekit.errors import EdgekitError
+
+    with pytest.raises(EdgekitError, match="precision 'int8'"):
+        get_exporter("openvino").convert(subject["model"], torch.zeros(1, *SHAPE),
+                                         [tmp_path / "m.xml", tmp_path / "m.bin"],
+                                         ExportOptions("openvino", precision="int8"))
