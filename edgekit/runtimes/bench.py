@@ -154,10 +154,14 @@ class _Timed:
         from edgekit.runtimes.base import open_runner, random_inputs, runtime_for
 
         self.path = Path(path)
-        try:  # the runtime library's own memory is not the model's
-            db.preimport_runtime(runtime_for(self.path, runtime))
-        except (ImportError, EdgekitError):
+        try:  # imported before the memory baseline: the runtime library's own memory is not the model's
+            name = runtime_for(self.path, runtime)
+            db.preimport_runtime(name)
+        except EdgekitError:
             pass  # open_runner reports it in one line
+        except ImportError as exc:
+            raise EdgekitError(f"runtime {name} is not installed ({exc.name or exc} missing): "
+                               f"pip install 'edgekit[{name}]'") from None
         self.memory = db.MemoryProbe().start()
         t0 = db.time.perf_counter_ns()
         self.runner = open_runner(self.path, runtime, threads)
