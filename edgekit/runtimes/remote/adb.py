@@ -1,0 +1,192 @@
+"""Benchmark .tflite files on an Android device with TFLite's own `benchmark_model` over ADB.
+
+    adb [-s SERIAL] shell mktemp -d /data/local/tmp/edgekit.XXXXXX
+    adb [-s SERIAL] push model.tflite DIR/model.tflite
+    adb [-s SERIAL] shell '<benchmark_model> --graph=DIR/model.tflite --num_threads=N --use_xnnpack=true
+                           --warmup_runs=W --warmup_min_secs=0 --num_runs=R --min_secs=0'
+    adb [-s SERIAL] shell rm -rf DIR           (always, in a finally)
+
+`adb` is run with argument lists; `adb shell` joins its arguments into one command line for the
+device's shell, so edgekit passes it a single string built only from `shlex.quote`d pieces. Files
+are pushed under a sanitized name. The output is parsed by benchmark_model_parser into the bench
+schema. benchmark_model prints mean/std/min/max but (before recent builds) no percentiles: then
+`latency_ms.median` holds the mean and `latency_note` says so.
+
+The benchmark_model binary itself is the user's to push (TFLite publishes prebuilt ones per ABI):
+    adb push benchmark_model /data/local/tmp/ && adb shell chmod +x /data/local/tmp/benchmark_model
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.runtimes.remote.benchmark_model_parser import parse_benchmark_model
+
+DEFAULT_BENCHMARK_MODEL = "/data/local/tmp/benchmark_model"
+DEVICE_TMP = "/data/local/tmp"
+_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+_MKTEMP_OUT = re.compile(r"/[A-Za-z0-9._/-]+")
+PUSH_HINT = ("push it with `adb push benchmark_model /data/local/tmp/ && adb shell chmod +x "
+             "/data/local/tmp/benchmark_model` (prebuilt binaries per ABI are on the TFLite performance "
+             "measurement page), or pass --benchmark-model PATH")
+
+
+def adb_executable() -> str:
+    adb = os.environ.get("EDGEKIT_ADB") or shutil.which("adb")
+    if not adb:
+        raise EdgekitError("adb not found: install Android platform-tools (e.g. apt-get install adb) and put adb "
+                           "on PATH, or set EDGEKIT_ADB to its path")
+    return adb
+
+
+def adb_base(adb: str, serial: str | None) -> list[str]:
+    if serial is not None and not _SERIAL.fullmatch(serial):
+        raise EdgekitError(f"bad --adb serial {serial!r}: expected what `adb devices` lists (e.g. emulator-5554, "
+                           f"R58M1234ABC or 192.168.1.5:5555)")
+    return [adb] + (["-s", serial] if serial else [])
+
+
+def shell_line(args: list[str]) -> str:
+    """One command line for the device's shell, every piece quoted."""
+    return " ".join(shlex.quote(str(a)) for a in args)
+
+
+def device_name(local: Path) -> str:
+    """The name a file gets on the device: letters, digits, '.', '_' and '-' only."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", local.name)
+    return name if not name.startswith((".", "-")) else "m" + name
+
+
+def benchmark_model_args(benchmark_model: str, graph: str, threads: int, warmup: int, runs: int,
+                         seconds: float | None) -> list[str]:
+    """benchmark_model's arguments for edgekit's --threads/--warmup/--runs/--seconds.
+
+    It runs max(num_runs, as many as fit in min_secs): --min_secs=0 makes --runs exact, and with
+    --seconds it is --num_runs=1 plus --min_secs. At least one warm-up run (its "First inference"
+    comes from the warm-up statistics).
+    """
+    args = [benchmark_model, f"--graph={graph}", f"--num_threads={threads}", "--use_xnnpack=true",
+            f"--warmup_runs={max(1, warmup)}", "--warmup_min_secs=0"]
+    if seconds is None:
+        args += [f"--num_runs={runs}", "--min_secs=0"]
+    else:
+        args += ["--num_runs=1", f"--min_secs={seconds:g}", f"--max_secs={max(2 * seconds, seconds + 10):g}"]
+    return args
+
+
+class _Device:
+    def __init__(self, serial: str | None, timeout: float | None = None):
+        self.serial = serial
+        self.base = adb_base(adb_executable(), serial)
+        self.timeout = timeout
+        self.label = f"device {serial}" if serial else "the Android device"
+
+    def run(self, args: list[str], merge: bool = False) -> subprocess.CompletedProcess:
+        try:
+            proc = subprocess.run(self.base + args, capture_output=not merge, text=True, timeout=self.timeout,
+                                  stdin=subprocess.DEVNULL,
+                                  **({"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT} if merge else {}))
+        except subprocess.TimeoutExpired:
+            raise EdgekitError(f"adb: {self.label} did not answer within {self.timeout:.0f} s") from None
+        out = (proc.stdout or "") + (proc.stderr or "")
+        if proc.returncode != 0 and out.lstrip().startswith(("error:", "adb: error:")):
+            raise EdgekitError(self._adb_failure(out))
+        return proc
+
+    def shell(self, line: str, merge: bool = False) -> subprocess.CompletedProcess:
+        return self.run(["shell", line], merge=merge)
+
+    def _adb_failure(self, out: str) -> str:
+        first = out.strip().splitlines()[0]
+        low = first.lower()
+        if "no devices" in low:
+            return "adb: no device attached (check `adb devices`; enable USB debugging and accept the prompt)"
+        if "more than one" in low:
+            return "adb: more than one device attached: pass its serial, --adb SERIAL (see `adb devices`)"
+        if "not found" in low and self.serial:
+            return f"adb: device {self.serial!r} not found (see `adb devices`)"
+        if "unauthorized" in low:
+            return f"adb: {self.label} is unauthorized: accept the USB debugging prompt on the device"
+        if "offline" in low:
+            return f"adb: {self.label} is offline: reconnect it (adb reconnect)"
+        return f"adb: {first[:200]}"
+
+
+def bench_over_adb(serial: str | None, files: list[Path], threads: int = 1, warmup: int = 10, runs: int = 100,
+                   seconds: float | None = None, benchmark_model: str | None = None, *,
+                   timeout: float | None = None) -> list[dict]:
+    """Benchmark each .tflite file on the device with benchmark_model (XNNPACK on).
+
+    Returns one bench dict per file (edgekit.runtimes.bench schema; `where` "adb[:SERIAL]", `device`
+    {transport, serial, model, abi, android, benchmark_model, workdir}, plus `delegate` and, with
+    op profiling, `ops` from the tool's own output). EdgekitError, one line, for adb missing, no or
+    several devices, benchmark_model missing there, or a run that printed no timings.
+    """
+    benchmark_model = benchmark_model or DEFAULT_BENCHMARK_MODEL
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise EdgekitError("no model files given")
+    for p in paths:
+        if not p.is_file():
+            raise EdgekitError(f"model file not found: {p}")
+        if p.suffix.lower() != ".tflite":
+            raise EdgekitError(f"--adb runs TFLite's benchmark_model, which takes .tflite files, not {p.name}")
+    names = [device_name(p) for p in paths]
+    if len(set(names)) != len(names):
+        raise EdgekitError("two of the files have the same name on the device; benchmark them in separate runs")
+    dev = _Device(serial, timeout)
+
+    info = dev.shell("getprop ro.product.model; getprop ro.product.cpu.abi; getprop ro.build.version.release")
+    model, abi, android = ((info.stdout or "").splitlines() + ["", "", ""])[:3]
+    check = dev.shell(f"test -x {shlex.quote(benchmark_model)} && echo edgekit-ok")
+    if "edgekit-ok" not in (check.stdout or ""):
+        raise EdgekitError(f"benchmark_model not found or not executable at {benchmark_model} on {dev.label}: "
+                           f"{PUSH_HINT}")
+    made = dev.shell(f"mktemp -d {shlex.quote(DEVICE_TMP + '/edgekit.XXXXXX')}")
+    workdir = (made.stdout or "").strip()
+    if made.returncode != 0 or not _MKTEMP_OUT.fullmatch(workdir):
+        raise EdgekitError(f"cannot make a temporary directory in {DEVICE_TMP} on {dev.label}: "
+                           f"{((made.stdout or '') + (made.stderr or '')).strip()[:120]}")
+    device = {"transport": "adb", "serial": serial, "model": model.strip() or None, "abi": abi.strip() or None,
+              "android": android.strip() or None, "benchmark_model": benchmark_model, "workdir": workdir}
+    results = []
+    try:
+        for local, name in zip(paths, names):
+            remote = f"{workdir}/{name}"
+            pushed = dev.run(["push", str(local), remote])
+            if pushed.returncode != 0:
+                raise EdgekitError(f"adb push {local.name} failed: {(pushed.stderr or pushed.stdout).strip()[:200]}")
+            args = benchmark_model_args(benchmark_model, remote, threads, warmup, runs, seconds)
+            out = dev.shell(shell_line(args), merge=True).stdout or ""
+            try:
+                parsed = parse_benchmark_model(out)
+            except EdgekitError as exc:
+                raise EdgekitError(f"on {dev.label}, {local.name}: {exc}") from None
+            results.append(_result(parsed, local, serial, device, threads))
+    finally:
+        gone = dev.shell(f"rm -rf {shlex.quote(workdir)}")
+        if gone.returncode != 0:
+            print(f"warning: could not remove {workdir} on {dev.label}", file=sys.stderr)
+    return results
+
+
+def _result(parsed: dict, local: Path, serial: str | None, device: dict, threads: int) -> dict:
+    from edgekit.runtimes.bench import add_artifact_metadata
+
+    latency = dict(parsed["latency_ms"])
+    result = {"kind": "bench", "schema": 1, "where": f"adb:{serial}" if serial else "adb", **parsed,
+              "threads": parsed.get("threads") or threads, "latency_ms": latency, "seconds": None,
+              "device": device, "interleaved_with": 1, "inputs": [],
+              "host": {"machine": device["abi"], "system": "Android", "release": device["android"],
+                       "node": device["model"], "python": None, "cpu_count": None}}
+    if latency.get("median") is None and latency.get("mean") is not None:
+        latency["median"] = latency["mean"]
+        result["latency_note"] = "benchmark_model printed no percentiles: median is the mean"
+    return add_artifact_metadata(result, local)
