@@ -1,0 +1,290 @@
+"""INT8 for LiteRT: ai-edge-quantizer static INT8 (int8 weights and activations) on the FP32 .tflite.
+
+Same policy as the other targets (edgekit.exporters.quantize_policy): each CONV_2D /
+DEPTHWISE_CONV_2D / FULLY_CONNECTED gets its own static-INT8 recipe entry (scope = its output
+tensor), so the dynamic heads and everything element-wise stay float unless measured faster and
+as accurate on LiteRT (XNNPACK, 1 thread). Calibration runs once over the float model; every
+variant reuses its ranges. Works on any FP32 .tflite (edgekit's export or a stock conversion).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+from edgekit.analysis.accuracy import tensor_error, topk_accuracy
+from edgekit.errors import EdgekitError
+from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
+from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
+                                               initial_reasons, rank_by_added_error)
+
+WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+POOLS = ("MEAN", "AVERAGE_POOL_2D", "REDUCE_MAX")
+METHODS = ("minmax",)
+
+
+def _interpreter(content: bytes, threads: int = 1, preserve: bool = False):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=bytes(content), num_threads=threads,
+                     experimental_preserve_all_tensors=preserve)
+    it.allocate_tensors()
+    return it
+
+
+def tflite_layers(content: bytes) -> list[Layer]:
+    it = _interpreter(content)
+    ops = it._get_ops_details()
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    produced = {o for op in ops for o in op["outputs"]}
+    graph_inputs = {d["index"] for d in it.get_input_details()}
+
+    def const(i):
+        return i >= 0 and i not in produced and i not in graph_inputs
+
+    pooled: set[int] = set()
+    for op in ops:
+        data = [i for i in op["inputs"] if i >= 0 and not const(i)]
+        if op["op_name"] in POOLS or (data and all(i in pooled for i in data)):
+            pooled.update(op["outputs"])
+    consumers: dict[int, list] = {}
+    for op in ops:
+        for i in op["inputs"]:
+            consumers.setdefault(i, []).append(op)
+
+    def pool_downstream(op) -> bool:
+        seen, stack = set(), list(op["outputs"])
+        while stack:
+            t = stack.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            for c in consumers.get(t, []):
+                if c["op_name"] in POOLS:
+                    return True
+                stack.extend(c["outputs"])
+        return False
+
+    layers = []
+    for op in ops:
+        kind = op["op_name"]
+        if kind not in WEIGHTED or len(op["inputs"]) < 2 or not const(op["inputs"][1]):
+            continue
+        x = op["inputs"][0]
+        if x in pooled:
+            group = "dynamic" if pool_downstream(op) else "classifier"
+        elif kind == "DEPTHWISE_CONV_2D":
+            group = "conv:depthwise"
+        elif kind == "CONV_2D":
+            cin = int(tensors[x]["shape"][-1])
+            group = "conv:grouped" if int(tensors[op["inputs"][1]]["shape"][-1]) < cin else "conv:dense"
+        else:
+            group = "classifier"
+        out = tensors[op["outputs"][0]]["name"]
+        layers.append(Layer(out, kind, group, out.split("/")[-1][:120], [tensors[x]["name"]], out))
+    return layers
+
+
+def _io(it):
+    sig = it.get_signature_list()
+    key = next(iter(sig)) if sig else None
+    return key, it.get_input_details()[0], it.get_output_details()[0]
+
+
+def _feed(it, x):
+    d = it.get_input_details()[0]
+    if np.issubdtype(np.dtype(d["dtype"]), np.integer):
+        scale, zp = d["quantization"]
+        info = np.iinfo(d["dtype"])
+        x = np.clip(np.round(x / scale) + zp, info.min, info.max).astype(d["dtype"])
+    it.set_tensor(d["index"], x)
+
+
+def _fetch(it):
+    d = it.get_output_details()[0]
+    y = it.get_tensor(d["index"])
+    if np.issubdtype(y.dtype, np.integer):
+        scale, zp = d["quantization"]
+        y = (y.astype(np.float32) - zp) * scale
+    return y.astype(np.float32)
+
+
+def tfl_predict(content: bytes, x: np.ndarray, tensors: list[str] | None = None):
+    """Logits (and, with `tensors`, those intermediate tensors) for each sample of `x`."""
+    it = _interpreter(content, preserve=tensors is not None)
+    details = {t["name"]: t for t in it.get_tensor_details()}
+    by_name = {n: t["index"] for n, t in details.items()}
+    logits, inter = [], {n: [] for n in (tensors or []) if n in by_name}
+    for i in range(len(x)):
+        _feed(it, x[i:i + 1])
+        it.invoke()
+        logits.append(_fetch(it))
+        for n in inter:
+            t = it.get_tensor(by_name[n])
+            if np.issubdtype(t.dtype, np.integer):  # an INT8 tensor: dequantize with its own scale
+                scale, zp = details[n]["quantization"]
+                t = (t.astype(np.float32) - zp) * scale if scale else None
+            inter[n].append(None if t is None else t.astype(np.float32))
+    inter = {n: np.concatenate(v) for n, v in inter.items() if all(a is not None for a in v)}
+    return np.concatenate(logits), inter
+
+
+def tfl_latency_ms(content: bytes, x: np.ndarray, runs: int = 60, repeats: int = 3) -> float:
+    it = _interpreter(content)
+    _feed(it, x[:1])
+    for _ in range(10):
+        it.invoke()
+    best = float("inf")
+    for _ in range(repeats):
+        ts = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            it.invoke()
+            ts.append(time.perf_counter() - t)
+        best = min(best, float(np.median(ts)))
+    return best * 1e3
+
+
+def _match_layout(x: np.ndarray, shape) -> np.ndarray:
+    shape = tuple(int(s) for s in shape)
+    if x.ndim == 4 and tuple(x.shape[1:]) != shape[1:] and shape[1:] == (x.shape[2], x.shape[3], x.shape[1]):
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = False, keep_float=(), *,
+                    eval_data=None, max_drop: float | None = None, search: bool = True) -> tuple[bytes, dict]:
+    """(INT8 .tflite bytes, report) for the FP32 flatbuffer `fp32`, calibrated on `calib` (N, C, H, W)."""
+    from ai_edge_quantizer import quantizer
+
+    if method not in METHODS:
+        raise EdgekitError(f"calibration method {method!r} is not offered by ai-edge-quantizer; use minmax")
+    if int8_io:
+        raise EdgekitError("--int8-io for tflite is not available in this build (ai-edge-quantizer keeps float I/O)")
+    if calib is None or len(calib) == 0:
+        raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
+    check_max_drop(max_drop, eval_data)
+    t0 = time.perf_counter()
+    fp32 = bytes(fp32)
+    it = _interpreter(fp32)
+    key, din, _ = _io(it)
+    in_name = it.get_signature_list()[key]["inputs"][0] if key else din["name"]
+    calib = _match_layout(calib, din["shape"])
+    if eval_data is not None:
+        eval_data = (_match_layout(eval_data[0], din["shape"]), eval_data[1])
+    layers = tflite_layers(fp32)
+    keep_float = set(keep_float)
+    unknown = keep_float - {L.name for L in layers}
+    if unknown:
+        raise EdgekitError(f"--keep-float names no quantizable layer: {', '.join(sorted(unknown)[:3])}")
+    probe = calib[: min(32, len(calib))]
+    ref = tfl_predict(fp32, probe)[0]
+    by_name = {L.name: L for L in layers}
+
+    def make(names) -> "quantizer.Quantizer":
+        qt = quantizer.Quantizer(bytearray(fp32))
+        for n in sorted(names):
+            qt.add_static_config(regex="^" + re.escape(n) + ";$", operation_name=by_name[n].op,
+                                 activation_num_bits=8, weight_num_bits=8)
+        return qt
+
+    calibration = make(by_name).calibrate({key: [{in_name: calib[i:i + 1]} for i in range(len(calib))]}, num_threads=1)
+    built: dict = {}
+
+    def build(names: frozenset) -> bytes:
+        if names not in built:
+            if not names:
+                built[names] = fp32
+            else:
+                res = make(names).quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
+                built[names] = bytes(res.quantized_model)
+        return built[names]
+
+    def int8_set(prec, forced=()):
+        return frozenset(L.name for L in layers if prec[L.group] == "int8" and L.name not in keep_float
+                         and L.name not in forced)
+
+    precision, reasons = initial_precision(), initial_reasons()
+    present = {L.group for L in layers}
+    trials: list = []
+    fp32_ms = tfl_latency_ms(fp32, calib) if search else None
+    if search:
+        def measure(prec):
+            content = build(int8_set(prec))
+            return tfl_latency_ms(content, calib), tensor_error(ref, tfl_predict(content, probe)[0])["cosine"]
+
+        precision = choose_groups(present, precision, measure, reasons, trials, label="ai-edge-quantizer static int8")
+
+    forced: list[str] = []
+    final = build(int8_set(precision))
+    acc = None
+    if eval_data is not None and eval_data[1] is not None:
+        x_eval, y_eval = eval_data
+
+        def top1(content):
+            return topk_accuracy(tfl_predict(content, x_eval)[0], y_eval).top1
+
+        fp32_top1, int8_top1 = top1(fp32), top1(final)
+        if max_drop is not None and fp32_top1 - int8_top1 > max_drop:
+            ranked = rank_by_added_error(layers, int8_set(precision), layer_errors(fp32, final, layers, probe))
+            forced, int8_top1 = fallback_for_drop(ranked, max_drop, fp32_top1, int8_top1,
+                                                  lambda f: top1(build(int8_set(precision, f))))
+            final = build(int8_set(precision, forced))
+        acc = {"fp32_top1": fp32_top1, "int8_top1": int8_top1, "drop": fp32_top1 - int8_top1, "n": int(len(y_eval)),
+               "max_drop": max_drop, "within_budget": None if max_drop is None else fp32_top1 - int8_top1 <= max_drop}
+
+    chosen = int8_set(precision, forced)
+    errors = layer_errors(fp32, final, layers, probe)
+    for L in layers:
+        L.precision = "int8" if L.name in chosen else "float"
+        if L.name in keep_float:
+            L.reason = "float: asked for (keep_float)"
+        elif L.name in forced:
+            L.reason = f"float: among the most sensitive layers, needed for --max-drop {max_drop}"
+        else:
+            L.reason = f"{L.group} group, {reasons[L.group]}"
+        e, ei = errors.get(L.output), errors.get(L.inputs[0])
+        if e:
+            L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
+            L.added_error = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
+    report = {
+        "runtime": "litert",
+        "tool": "ai-edge-quantizer static int8 (per-channel int8 weights, int8 activations), one recipe entry per layer",
+        "calib_method": method,
+        "calib_samples": int(len(calib)),
+        "int8_io": False,
+        "groups": {g: {"precision": precision[g], "reason": reasons[g]} for g in GROUPS if g in present},
+        "layers": [asdict(L) for L in layers],
+        "n_int8": sum(L.precision == "int8" for L in layers),
+        "n_float": sum(L.precision == "float" for L in layers),
+        "kept_float_for_accuracy": forced,
+        "latency_ms": {"fp32": fp32_ms, "int8": tfl_latency_ms(final, calib), "threads": 1} if search else None,
+        "logits_cosine": tensor_error(ref, tfl_predict(final, probe)[0])["cosine"],
+        "accuracy": acc,
+        "search": trials,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return final, report
+
+
+def layer_errors(fp32: bytes, quantized: bytes, layers, probe) -> dict[str, dict]:
+    """Layer outputs / inputs of `quantized` (INT8 tensors dequantized) against `fp32`, by tensor name."""
+    names = sorted({t for L in layers for t in (L.output, *L.inputs)})
+    _, r = tfl_predict(fp32, probe, names)
+    _, q = tfl_predict(quantized, probe, names)
+    return {n: tensor_error(r[n], q[n]) for n in names if n in r and n in q and r[n].shape == q[n].shape}
+
+
+def quantize(src, dst, options) -> dict:
+    """The exporter contract (see quantize_onnx.quantize): INT8 .tflite at `dst`, the report."""
+    from pathlib import Path
+
+    calib, eval_data = split_calibration(options.calib, options.extra)
+    content, report = quantize_tflite(Path(src).read_bytes(), calib, options.calib_method, options.int8_io,
+                                      options.extra.get("keep_float", ()), eval_data=eval_data,
+                                      max_drop=options.extra.get("max_drop"), search=options.extra.get("search", True))
+    Path(dst).write_bytes(content)
+    return report
