@@ -44,7 +44,7 @@ def profile_cmd(
     lat = result["latency_ms"]["median"]
     share = 100 * result["op_total_ms"] / lat if lat else 0
     out.print(f"ops sum {result['op_total_ms']:.3f} ms per run = {share:.0f}% of the median wall-clock "
-              f"{lat:.3f} ms ({result['runs']} profiled runs, {result['threads']} thread(s), "
+              f"{lat:.3f} ms with the profiler on ({result['runs']} runs, {result['threads']} thread(s), "
               f"{result['ops_total']} op types)")
 
 

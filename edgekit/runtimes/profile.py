@@ -6,9 +6,14 @@
   implementation, real time). The CPU plugin reports running means since compilation, so a node's
   time is the mean over the profiled runs with the warmup's share taken out. OpenVINO also reads
   .tflite and .onnx directly.
-- LiteRT: ai-edge-litert's Python Interpreter exposes no op profiler (its C++ profiler is only
-  reachable from TFLite's `benchmark_model --enable_op_profiling=true`), so `profile_file` raises
-  a one-line error that says so and what to use instead.
+- LiteRT: not available from Python. Checked in ai-edge-litert 2.3.0: the Interpreter has no
+  profiler hook (`experimental_force_delegate_node_profiling` only matters to a C++ profiler), and
+  the Python CompiledModel wrapper exposes none either; libLiteRt.so does export a CompiledModel
+  profiler C API (LiteRtCompiledModelGetProfiler / LiteRtGetProfilerEvents), but switching it on
+  needs runtime options the library does not export. So `profile_file` raises a one-line error
+  naming the alternatives: OpenVINO's counters on the same .tflite graph (`--runtime openvino`,
+  other kernels), or TFLite's `benchmark_model --enable_op_profiling=true` on the device.
+  Delegate coverage (which ops XNNPACK takes) is measured by `edgekit inspect`.
 
 Result schema (`edgekit profile --json`):
   kind "profile", file, name, runtime, runtime_version, threads, warmup, runs,

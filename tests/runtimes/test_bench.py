@@ -19,7 +19,7 @@ from edgekit.errors import EdgekitError
 from edgekit.runtimes import device_bench as db
 from edgekit.runtimes.bench import add_artifact_metadata, benchmark, benchmark_files
 
-from tiny_models import make_onnx, make_openvino_ir, tiny_madds
+from tiny_models import make_onnx, make_openvino_ir, make_tflite, tiny_madds
 
 DEVICE_BENCH = Path(db.__file__)
 TINY_MADDS = tiny_madds()  # Conv(3→16, 3x3) on 32x32 + Gemm(16→10): 16·32·32·27 + 16·10
@@ -242,3 +242,16 @@ def test_device_bench_reports_a_missing_runtime(tiny_onnx, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: no runtime for .onnx files is installed on this machine "
                                    "(need onnxruntime or openvino)")
+
+
+def test_tflite_on_litert_locally_and_with_the_device_script(tmp_path):
+    tfl = make_tflite(tmp_path / "tiny.tflite")  # skips without torch / litert-torch
+    r = benchmark(tfl, threads=1, warmup=2, runs=20)
+    assert r["runtime"] == "litert" and r["runs"] == 20 and r["runtime_version"]
+    assert r["madds"] == tiny_madds(channels=8, size=16) and r["madds_source"] == "graph"
+    assert r["inputs"] == [{"name": "serving_default_args_0", "shape": [1, 3, 16, 16], "dtype": "float32"}]
+    proc = subprocess.run([sys.executable, str(DEVICE_BENCH), str(tfl), "--runtime", "litert", "--runs", "10",
+                           "--threads", "2", "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["runtime"] == "litert" and d["threads"] == 2 and d["runs"] == 10 and d["inputs"] == r["inputs"]
