@@ -13,3 +13,20 @@ def _seed():
     except ImportError:
         return
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def digits_fixture(tmp_path_factory):
+    """A micronet-m0 (10 classes, 32x32) genuinely trained on scikit-learn's digits, built once per session.
+
+    Dict with weights (.pth), train / test .npz (x uint8 N,32,32,3; y labels), test_top1 and
+    model / num_classes / input_size (see scripts/train_digits_fixture.py).
+    """
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_digits_fixture.py"
+    spec = importlib.util.spec_from_file_location("train_digits_fixture", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.train(tmp_path_factory.mktemp("digits"))
