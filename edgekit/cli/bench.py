@@ -62,6 +62,8 @@ def bench_cmd(
         raise EdgekitError("pass --ssh or --adb, not both")
     if ssh_key and not ssh:
         raise EdgekitError("--ssh-key needs --ssh")
+    if adb and runtime not in ("auto", "litert"):
+        raise EdgekitError(f"--adb runs TFLite's benchmark_model (LiteRT); --runtime {runtime} is not available there")
     if (benchmark_model or serial) and not adb:
         raise EdgekitError(f"{'--benchmark-model' if benchmark_model else '--serial'} needs --adb")
     if output is not None:
