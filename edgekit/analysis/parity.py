@@ -49,7 +49,7 @@ def structured_inputs(shape: tuple[int, int, int]) -> list[np.ndarray]:
     images = [
         np.zeros((c, h, w)),  # the mean image
         2.0 * xx[None] * np.ones((c, 1, 1)) + 0.5 * chan,  # horizontal ramp, per-channel offset
-        np.broadcast_to(checker, (c, h, w)) * (1.0 - 0.3 * chan),  # high-frequency, saturating
+        np.broadcast_to(checker, (c, h, w)) * (1.0 - 0.25 * chan),  # high-frequency, saturating
         2.0 * np.sin(3.0 * np.pi * (xx[None] + chan)) * np.cos(2.0 * np.pi * yy[None]),  # smooth texture
     ]
     return [im[None].astype(np.float32) for im in images]

@@ -2,7 +2,8 @@
 
 Conversion goes through `torch.onnx.export(dynamo=True)` (torch.export → ONNX with the exporter's
 own graph optimisation: constant folding, BatchNorm folding, no leftover Identity/Constant
-nodes); the TorchScript exporter is the fallback for a model torch.export cannot trace. Weights
+nodes); the TorchScript exporter is the fallback for a model torch.export cannot trace and for
+opsets older than the dynamo exporter's native one (its down-conversion fails on Split). Weights
 are embedded in the file. The graph is then simplified (onnxslim; onnxsim when that is what is
 installed), given the metadata the pipeline passes in `options.extra["metadata"]`, and checked
 with onnx.checker. Input `input` (1, C, H, W) — or (1, H, W, C) with `nhwc` — output `logits`.
@@ -66,23 +67,38 @@ def _channels_last(model):
     return ChannelsLastInput(model).eval()
 
 
+def _opset_of(path: Path) -> int | None:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
 def torch_to_onnx(model, example, path: Path, opset: int) -> str:
-    """Export with torch.export (dynamo); fall back to TorchScript. Returns the path taken."""
+    """Export with torch.export (dynamo); fall back to TorchScript. Returns the path taken.
+
+    The dynamo exporter writes its native opset and down-converts with onnx's version converter,
+    which fails on some ops (it keeps the native opset then); TorchScript writes older opsets
+    directly, so it is used when the dynamo file does not carry the requested opset.
+    """
     import torch
 
     common = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset)
+    dynamo_error = None
     try:
         with _quiet(), torch.no_grad():
             torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, optimize=True,
                               verbose=False, **common)
-        return "torch.onnx.export(dynamo=True)"
-    except Exception as dynamo_exc:  # torch.export refuses some Python control flow; TorchScript may not
-        try:
-            with _quiet(), torch.no_grad():
-                torch.onnx.export(model, (example,), str(path), dynamo=False, do_constant_folding=True, **common)
-            return "torch.onnx.export(dynamo=False)"
-        except Exception:
-            raise EdgekitError(f"torch.onnx.export failed: {_first_line(dynamo_exc)}") from dynamo_exc
+        if _opset_of(path) == opset:
+            return "torch.onnx.export(dynamo=True)"
+    except Exception as exc:  # torch.export refuses some Python control flow; TorchScript may not
+        dynamo_error = exc
+    try:
+        with _quiet(), torch.no_grad():
+            torch.onnx.export(model, (example,), str(path), dynamo=False, do_constant_folding=True, **common)
+        return "torch.onnx.export(dynamo=False)"
+    except Exception as exc:
+        raise EdgekitError(f"torch.onnx.export failed: {_first_line(dynamo_error or exc)}") from exc
 
 
 def simplify(proto):

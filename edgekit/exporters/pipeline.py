@@ -348,7 +348,7 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
         "edgekit_version": __version__, "model": card.name, "source": str(source), "precision": precision,
         "card": card.to_dict(), "madds": {"params": base_madds.params, "conv_madds": base_madds.conv_madds,
                                           "rewrite_overhead": overhead},
-        "rewrites": [r.get("pass", r.get("name", "?")) for r in log],
+        "rewrites": [r.get("name", "?") for r in log],
     }
     t0 = time.perf_counter()
     with torch.no_grad():

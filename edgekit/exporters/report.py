@@ -96,7 +96,8 @@ def _section(meta: dict) -> list[str]:
         out.append("")
     rewrites = meta.get("rewrites") or []
     if rewrites:
-        keys = [k for k in ("pass", "changed", "max_abs_diff", "madds_overhead") if any(k in r for r in rewrites)]
+        keys = [k for k in ("name", "changed", "madds_before", "madds_after", "max_abs_diff", "seconds")
+                if any(k in r for r in rewrites)]
         out += ["### Rewrites", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         for r in rewrites:
             out.append("| " + " | ".join(_cell(r.get(k)) for k in keys) + " |")
