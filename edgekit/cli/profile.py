@@ -41,10 +41,10 @@ def profile_cmd(
         return
     out = console if console.is_terminal else Console(width=160)
     out.print(profile_table(result))
-    lat = result["latency_ms"]["median"]
-    share = 100 * result["op_total_ms"] / lat if lat else 0
-    out.print(f"ops sum {result['op_total_ms']:.3f} ms per run = {share:.0f}% of the median wall-clock "
-              f"{lat:.3f} ms with the profiler on ({result['runs']} runs, {result['threads']} thread(s), "
+    wall, stat = result["wall_ms"], result["wall_stat"]
+    share = 100 * result["op_total_ms"] / wall if wall else 0
+    out.print(f"ops sum {result['op_total_ms']:.3f} ms per run = {share:.0f}% of the {stat} wall-clock "
+              f"{wall:.3f} ms with the profiler on ({result['runs']} runs, {result['threads']} thread(s), "
               f"{result['ops_total']} op types)")
 
 

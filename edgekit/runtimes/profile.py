@@ -19,6 +19,9 @@ Result schema (`edgekit profile --json`):
   kind "profile", file, name, runtime, runtime_version, threads, warmup, runs,
   latency_ms {median,...} of the profiled runs (wall clock, profiler on),
   op_total_ms   sum of the per-node times (what the profiler accounts for in one run),
+  wall_stat     "median" (onnxruntime: per-node medians) or "mean" (OpenVINO: its counters are
+                means), wall_ms: that statistic of the wall clock, the like-for-like comparison
+                for op_total_ms (the rest is runtime overhead between ops),
   ops   [{op, nodes, ms, pct, kernels}]  by op type, slowest first; a node's ms is its median
         over the profiled runs, an op type's the sum over its nodes,
         pct = share of op_total_ms
@@ -81,7 +84,10 @@ def profile_file(path, runtime: str = "auto", threads: int = 1, warmup: int = 5,
             from None
     fn = _profile_onnxruntime if name == "onnxruntime" else _profile_openvino
     samples, per_run = fn(p, threads, warmup, runs)
-    return summarize(p, name, threads, warmup, samples, per_run, top)
+    result = summarize(p, name, threads, warmup, samples, per_run, top)
+    stat = "mean" if name == "openvino" else "median"
+    result.update(wall_stat=stat, wall_ms=result["latency_ms"][stat])
+    return result
 
 
 

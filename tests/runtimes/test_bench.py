@@ -68,9 +68,8 @@ def test_timed_runs_for_seconds():
     import time
 
     samples = db.timed_runs(lambda: time.sleep(0.002), warmup=0, seconds=0.05)
-    assert 5 <= len(samples) <= 26  # 0.05 s of ≥ 2 ms sleeps
-    assert sum(samples) >= 50.0 - 2.5  # stops once the deadline has passed
-    assert min(samples) >= 2.0
+    assert 1 <= len(samples) <= 26 and min(samples) >= 2.0  # 0.05 s of ≥ 2 ms sleeps
+    assert sum(samples[:-1]) < 50.0 <= sum(samples) + 1.0  # the run that crosses the deadline is the last
 
 
 def test_device_inputs_match_edgekit_random_inputs():
