@@ -53,6 +53,12 @@ for _name in COMMANDS:
     _module.register(app)
 
 
+# Optional dependencies → the extra that installs them (a device may have only numpy + a runtime).
+_OPTIONAL_DEPS = {"torch": "export", "onnx": "export", "onnxscript": "export", "onnxslim": "export",
+                  "litert_torch": "export", "nncf": "export", "PIL": "export", "matplotlib": "report",
+                  "onnxruntime": "onnxruntime", "ai_edge_litert": "litert", "openvino": "openvino"}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one line on stderr and exit code 2."""
     try:
@@ -60,6 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     except EdgekitError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:
+        if exc.name not in _OPTIONAL_DEPS:
+            raise
+        typer.echo(f"error: this command needs {exc.name}, which is not installed: "
+                   f"pip install -c constraints.txt 'edgekit[{_OPTIONAL_DEPS[exc.name]}]'", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

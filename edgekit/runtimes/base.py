@@ -77,7 +77,12 @@ def open_runner(path, runtime: str = "auto", threads: int = 1) -> Runner:
         if exc.name and exc.name.startswith("edgekit"):
             raise
         raise EdgekitError(f"runtime {name} is not installed ({exc.name} missing): pip install 'edgekit[{name}]'") from None
-    return getattr(module, cls_name)(p, threads=threads)
+    try:
+        return getattr(module, cls_name)(p, threads=threads)
+    except ModuleNotFoundError as exc:  # runners import their runtime lazily, in the constructor
+        if exc.name and exc.name.startswith("edgekit"):
+            raise
+        raise EdgekitError(f"runtime {name} is not installed ({exc.name} missing): pip install 'edgekit[{name}]'") from None
 
 
 def random_inputs(specs: list[TensorSpec], seed: int = 0) -> list[np.ndarray]:
