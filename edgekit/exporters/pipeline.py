@@ -52,8 +52,8 @@ class TargetExport:
     meta: dict  # the sidecar's content
 
     def to_dict(self) -> dict:
-        return {"file": str(self.file), "files": [str(f) for f in self.files], "sidecar": str(self.sidecar),
-                "report": str(self.report) if self.report else None} | self.meta
+        return self.meta | {"file": str(self.file), "files": [str(f) for f in self.files],
+                            "sidecar": str(self.sidecar), "report": str(self.report) if self.report else None}
 
 
 @dataclass
@@ -88,7 +88,7 @@ def artifact_stem(model_name: str, precision: str) -> str:
 
 def plan_paths(targets: list[str], exporters: dict, stem: str, out) -> dict[str, list[Path]]:
     """Final paths per target. `out`: None (current dir), a directory, or (one target) a file."""
-    out_dir, main = Path.cwd(), None
+    out_dir, main = Path(), None  # relative: messages and JSON show what the user would type
     if out is not None:
         o = Path(out)
         known = {s for e in exporters.values() for s in e.suffixes}

@@ -169,7 +169,7 @@ def test_paths_and_names(tmp_path):
     assert artifact_stem("micronet-m0", "fp32") == "micronet-m0"
     assert artifact_stem("micronet-m0", "int8") == "micronet-m0-int8"
     assert artifact_stem("some/dir/net.py:build", "fp16") == "net-build-fp16"
-    assert plan_paths(["onnx"], ex, "m", None) == {"onnx": [Path.cwd() / "m.onnx"]}
+    assert plan_paths(["onnx"], ex, "m", None) == {"onnx": [Path("m.onnx")]}
     assert plan_paths(["onnx"], ex, "m", tmp_path) == {"onnx": [tmp_path / "m.onnx"]}
     assert plan_paths(["onnx"], ex, "m", tmp_path / "x.onnx") == {"onnx": [tmp_path / "x.onnx"]}
     assert plan_paths(["onnx"], ex, "m", str(tmp_path / "new") + "/") == {"onnx": [tmp_path / "new" / "m.onnx"]}
