@@ -280,8 +280,8 @@ def quantize_onnx(fp32_onnx_path, out_path, calib, method: str = "minmax", int8_
 
 
 def quantize(src, dst, options) -> dict:
-    """The exporter contract: `options` is an ExportOptions; extra may hold eval_x / eval_y (held-out
-    labeled data), labels (of options.calib), max_drop, keep_float, search."""
+    """The exporter contract: `options` is an ExportOptions; extra may hold eval_data = (x, y) or
+    eval_x / eval_y (held-out labeled data), labels (of options.calib), max_drop, keep_float, search."""
     x, extra = options.calib, options.extra
     calib, eval_data = split_calibration(x, extra)
     return quantize_onnx(src, dst, calib, method=options.calib_method, int8_io=options.int8_io,
@@ -299,6 +299,8 @@ def check_max_drop(max_drop, eval_data) -> None:
 def split_calibration(x, extra: dict):
     """(calibration batch, (eval x, eval y) or None). Labels of the calibration data alone: the
     second half is held out for the accuracy check (deterministic), the first half calibrates."""
+    if extra.get("eval_data") is not None:  # the export pipeline's held-out split
+        return x, tuple(extra["eval_data"])
     if extra.get("eval_x") is not None:
         return x, (extra["eval_x"], extra.get("eval_y"))
     labels = extra.get("labels")
