@@ -46,6 +46,7 @@ def write_report_files(results: Results, out: Path) -> list[str]:
     if bench:
         fronts = plots.latency_vs_madds(bench, out / "latency_vs_madds.png")
         on_front = {i for idx in fronts.values() for i in idx}
+        names = plots.labels(bench)
         files.append("latency_vs_madds.png")
         md += ["## Latency vs MAdds", "",
                "Median latency against multiply-adds, per runtime (and device). The dashed line joins each "
@@ -54,9 +55,9 @@ def write_report_files(results: Results, out: Path) -> list[str]:
                "![latency vs MAdds](latency_vs_madds.png)", ""]
         for name, idx in sorted(fronts.items()):
             md.append(f"- **{_md_cell(name)}** Pareto front: "
-                      + ", ".join(f"{_md_cell(plots.label(bench[i]))} ({_ms(plots.median_ms(bench[i]))} ms)"
+                      + ", ".join(f"{_md_cell(names[i])} ({_ms(plots.median_ms(bench[i]))} ms)"
                                   for i in idx))
-        missing = [plots.label(r) for r in bench if not r.get("madds")]
+        missing = [n for n, r in zip(names, bench) if not r.get("madds")]
         if missing:
             md.append(f"- not plotted (no MAdds known): {_md_cell(', '.join(missing))}")
         md += ["", "| model | file | precision | runtime | where | threads | median ms | p90 | p99 | min | CV % | "

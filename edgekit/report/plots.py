@@ -41,6 +41,16 @@ def label(r: dict) -> str:
     return f"{name} {prec}" if prec and prec not in name else name
 
 
+def labels(records: list[dict]) -> list[str]:
+    """`label` of each record, with the file name added where two records would read the same."""
+    base = [label(r) for r in records]
+    out = []
+    for r, b in zip(records, base):
+        fname = r.get("name") or Path(str(r.get("file", "?"))).name
+        out.append(f"{b} ({fname})" if base.count(b) > 1 and fname != b else b)
+    return out
+
+
 def series_key(r: dict) -> str:
     """A runtime on a machine: 'onnxruntime', 'litert @ ssh://pi@raspberrypi'."""
     where = r.get("where") or "local"
@@ -58,6 +68,7 @@ def latency_vs_madds(records: list[dict], path: Path) -> dict[str, list[int]]:
         if r.get("madds") and median_ms(r):
             series.setdefault(series_key(r), []).append(i)
     fronts: dict[str, list[int]] = {}
+    names = labels(records)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (name, idx) in enumerate(sorted(series.items())):
         color = colors[k % len(colors)]
@@ -69,7 +80,7 @@ def latency_vs_madds(records: list[dict], path: Path) -> dict[str, list[int]]:
             ax.scatter([x], [y], color=color, marker=MARKERS.get(prec, "D"), s=46, zorder=3,
                        edgecolors="black" if i in front else "none", linewidths=0.8)
             # labels of nearby points alternate above and below so they do not print over each other
-            ax.annotate(label(records[i]), (x, y), textcoords="offset points", xytext=(6, (4, -11, 13)[n % 3]),
+            ax.annotate(names[i], (x, y), textcoords="offset points", xytext=(6, (4, -11, 13)[n % 3]),
                         fontsize=7)
         fx = [records[i]["madds"] / 1e6 for i in front]
         fy = [median_ms(records[i]) for i in front]
@@ -115,13 +126,13 @@ def latency_distribution(records: list[dict], path: Path) -> None:
     n = len(records)
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.5 + 0.5 * n), dpi=DPI)
     data, names = [], []
-    for r in records:
+    for r, name in zip(records, labels(records)):
         samples = r.get("samples_ms") or []
         lat = r.get("latency_ms") or {}
         if not samples:  # benchmark_model reports no samples: draw what it reports
             samples = [v for v in (lat.get("min"), median_ms(r), lat.get("max")) if v is not None]
         data.append(samples or [0.0])
-        names.append(f"{label(r)} · {series_key(r)}")
+        names.append(f"{name} · {series_key(r)}")
     try:  # matplotlib >= 3.10 says orientation=, older ones only know vert=
         ax.boxplot(data, orientation="horizontal", showfliers=True, flierprops={"markersize": 2})
     except TypeError:
