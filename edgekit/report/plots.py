@@ -42,12 +42,13 @@ def label(r: dict) -> str:
 
 
 def labels(records: list[dict]) -> list[str]:
-    """`label` of each record, with the file name added where two records would read the same."""
-    base = [label(r) for r in records]
+    """`label` of each record, with the file name added where two records of the same runtime and
+    machine would read the same (across runtimes, colour and series names tell them apart)."""
+    keys = [(label(r), series_key(r)) for r in records]
     out = []
-    for r, b in zip(records, base):
+    for r, key in zip(records, keys):
         fname = r.get("name") or Path(str(r.get("file", "?"))).name
-        out.append(f"{b} ({fname})" if base.count(b) > 1 and fname != b else b)
+        out.append(f"{key[0]} ({fname})" if keys.count(key) > 1 and fname != key[0] else key[0])
     return out
 
 
