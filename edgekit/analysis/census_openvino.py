@@ -121,8 +121,8 @@ def _port(p) -> dict:
 
 
 def _edgekit_rt_info(m) -> dict:
-    out = {}
-    for key in ("model", "precision"):
-        if m.has_rt_info(["edgekit", key]):
-            out[key] = m.get_rt_info(["edgekit", key]).astype(str)
-    return out
+    """The `edgekit` section of the model's rt_info (what the exporter stored), as strings."""
+    if not m.has_rt_info(["edgekit"]):
+        return {}
+    section = m.get_rt_info(["edgekit"]).astype(dict)
+    return {str(k): v.astype(str) if hasattr(v, "astype") else str(v) for k, v in section.items()}

@@ -5,11 +5,14 @@ measured on MicroNet-M0 at 224 (1 thread, same run), OpenVINO's ONNX frontend gi
 with static shapes (33 Reshape, channel shuffles recognised as ShuffleChannels) that runs in
 0.67 ms, while its PyTorch frontend keeps ShapeOf/Gather shape arithmetic (124 Reshape, 47
 Gather, 31 ShapeOf) and runs in 1.69 ms. `options.extra["openvino_frontend"] = "torch"`
-selects the PyTorch frontend anyway.
+selects the PyTorch frontend anyway. `int8`: the FP32 IR is handed to
+`edgekit.exporters.quantize_openvino.quantize` (NNCF, issue 5).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import tempfile
 import time
 import warnings
@@ -54,41 +57,73 @@ class OpenVINOExporter:
     target = "openvino"
     suffixes = (".xml", ".bin")
 
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        int8 = importlib.util.find_spec("edgekit.exporters.quantize_openvino") is not None
+        return ("fp32", "fp16", "int8") if int8 else ("fp32", "fp16")
+
     def convert(self, model, example, out_paths: list[Path], options: ExportOptions) -> dict:
-        if options.precision not in ("fp32", "fp16"):
-            raise EdgekitError(f"openvino export does not support precision {options.precision!r} yet (fp32, fp16)")
+        if options.precision not in self.precisions:
+            raise EdgekitError(f"openvino export does not support precision {options.precision!r} "
+                               f"(choose from {', '.join(self.precisions)})")
         import openvino as ov
 
         frontend = options.extra.get("openvino_frontend", "onnx")
         if frontend not in ("onnx", "torch"):
             raise EdgekitError(f"openvino_frontend must be onnx or torch, not {frontend!r}")
+        layout = "nchw"
+        if options.nhwc:  # channels-last input: a permute in front, which the CPU plugin fuses
+            from edgekit.exporters.tflite import nhwc_input
+
+            card_of = getattr(model, "card", None)
+            model, example, layout = nhwc_input(model), example.permute(0, 2, 3, 1).contiguous(), "nhwc"
+            model.card = card_of
         t0 = time.perf_counter()
         ov_model = to_openvino(model.eval(), example, frontend, options.opset)
         convert_s = time.perf_counter() - t0
         card = getattr(model, "card", None)
-        if card is not None:
-            ov_model.set_rt_info(card.name, ["edgekit", "model"])
-        ov_model.set_rt_info(options.precision, ["edgekit", "precision"])
+        meta = dict(options.extra.get("metadata") or {})
+        meta.setdefault("model", card.name if card is not None else type(model).__name__)
+        meta["precision"] = options.precision
+        for key, value in meta.items():
+            ov_model.set_rt_info(value if isinstance(value, str) else json.dumps(value, sort_keys=True),
+                                 ["edgekit", str(key)])
         xml, bin_ = Path(out_paths[0]), Path(out_paths[1])
+        _check_pair(xml, bin_)
         t1 = time.perf_counter()
-        ov.save_model(ov_model, str(xml), compress_to_fp16=options.precision == "fp16")
-        # save_model names the weights after the .xml; the pipeline may have asked for another name.
-        written = xml.with_suffix(".bin")
-        if written != bin_:
-            written.replace(bin_)
-            _point_xml_at(xml, bin_)
+        quantization = None
+        if options.precision == "int8":
+            quantization = _quantize_int8(ov_model, xml, options)
+        else:
+            ov.save_model(ov_model, str(xml), compress_to_fp16=options.precision == "fp16")
         return {
+            **({"quantization": quantization} if quantization is not None else {}),
             "converter": f"openvino {ov.get_version().split('-')[0]}",
             "frontend": frontend,
-            "layout": "nchw",
+            "layout": layout,
             "input_shape": list(example.shape),
-            "weights_dtype": "float16" if options.precision == "fp16" else "float32",
+            "weights_dtype": {"fp16": "float16", "int8": "int8"}.get(options.precision, "float32"),
             "seconds": {"convert_model": round(convert_s, 3), "save_model": round(time.perf_counter() - t1, 3)},
         }
 
 
-def _point_xml_at(xml: Path, bin_: Path) -> None:
-    """OpenVINO reads the weights from the .bin next to the .xml with the same stem; keep that true."""
-    if bin_.parent != xml.parent or bin_.stem != xml.stem:
+def _check_pair(xml: Path, bin_: Path) -> None:
+    """OpenVINO reads the weights from the .bin next to the .xml with the same stem."""
+    if bin_ != xml.with_suffix(".bin"):
         raise EdgekitError(f"OpenVINO weights must sit next to the IR as {xml.with_suffix('.bin').name}, "
                            f"not {bin_.name}")
+
+
+def _quantize_int8(ov_model, xml: Path, options: ExportOptions) -> dict:
+    """Write the INT8 IR at `xml` from the FP32 model (quantization owned by quantize_openvino)."""
+    import openvino as ov
+
+    from edgekit.exporters.quantize_openvino import quantize
+
+    side = xml.with_name(xml.stem + ".fp32.xml")  # same (temporary) directory as `xml`
+    ov.save_model(ov_model, str(side), compress_to_fp16=False)
+    try:
+        return quantize(side, xml, options)
+    finally:
+        side.unlink(missing_ok=True)
+        side.with_suffix(".bin").unlink(missing_ok=True)

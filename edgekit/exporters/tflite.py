@@ -6,11 +6,14 @@
 - `fp16`: weights of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED stored as float16 with a
   DEQUANTIZE in front (ai-edge-quantizer's float-casting algorithm); XNNPACK folds those
   dequantizes at load time, so compute stays fp32 and the file is about half the size.
-- Metadata `edgekit` (JSON: model, card, precision, layout) is embedded in the flatbuffer.
+- `int8`: the FP32 file is handed to `edgekit.exporters.quantize_tflite.quantize` (issue 5).
+- Metadata `edgekit` (JSON: the pipeline's `options.extra["metadata"]`, or model, card, precision,
+  layout when called standalone) is embedded in the flatbuffer.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import time
@@ -93,9 +96,15 @@ class TFLiteExporter:
     target = "tflite"
     suffixes = (".tflite",)
 
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        int8 = importlib.util.find_spec("edgekit.exporters.quantize_tflite") is not None
+        return ("fp32", "fp16", "int8") if int8 else ("fp32", "fp16")
+
     def convert(self, model, example, out_paths: list[Path], options: ExportOptions) -> dict:
-        if options.precision not in ("fp32", "fp16"):
-            raise EdgekitError(f"tflite export does not support precision {options.precision!r} yet (fp32, fp16)")
+        if options.precision not in self.precisions:
+            raise EdgekitError(f"tflite export does not support precision {options.precision!r} "
+                               f"(choose from {', '.join(self.precisions)})")
         import torch
 
         model = model.eval()
@@ -109,13 +118,12 @@ class TFLiteExporter:
         seconds = {"litert_torch_convert": time.perf_counter() - t0}
         card = getattr(getattr(model, "inner", model), "card", None)
         layout = "nhwc" if options.nhwc else "nchw"
-        meta = {
+        meta = dict(options.extra.get("metadata") or {
             "model": getattr(card, "name", type(model).__name__),
             "card": card.to_dict() if card is not None else None,
             "precision": options.precision,
-            "layout": layout,
-            "input_shape": list(sample.shape),
-        }
+        })
+        meta.update(layout=layout, input_shape=list(sample.shape))
         embedded = True
         try:  # before the fp16 pass: its output stores buffers by offset, which repacking breaks
             content = embed_metadata(content, METADATA_NAME, json.dumps(meta))
@@ -126,16 +134,36 @@ class TFLiteExporter:
             t1 = time.perf_counter()
             content = fp16_weights(content)
             seconds["fp16_weights"] = time.perf_counter() - t1
-        Path(out_paths[0]).write_bytes(content)
+        path = Path(out_paths[0])
+        quantization = None
+        if options.precision == "int8":
+            t1 = time.perf_counter()
+            quantization = _quantize_int8(content, path, options)
+            seconds["int8"] = time.perf_counter() - t1
+        else:
+            path.write_bytes(content)
 
         import litert_torch
 
         return {
+            **({"quantization": quantization} if quantization is not None else {}),
             "converter": f"litert_torch {getattr(litert_torch, '__version__', '')}".strip(),
             "layout": layout,
             "input_shape": list(sample.shape),
-            "weights_dtype": "float16" if options.precision == "fp16" else "float32",
+            "weights_dtype": {"fp16": "float16", "int8": "int8"}.get(options.precision, "float32"),
             "fp32_bytes": fp32_bytes,
             "metadata_embedded": embedded,
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
         }
+
+
+def _quantize_int8(fp32: bytes, path: Path, options: ExportOptions) -> dict:
+    """Write the INT8 form of the FP32 flatbuffer `fp32` to `path` (quantization owned by quantize_tflite)."""
+    from edgekit.exporters.quantize_tflite import quantize
+
+    side = path.with_name(path.stem + ".fp32" + path.suffix)  # same (temporary) directory as `path`
+    side.write_bytes(fp32)
+    try:
+        return quantize(side, path, options)
+    finally:
+        side.unlink(missing_ok=True)

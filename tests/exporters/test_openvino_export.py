@@ -121,10 +121,24 @@ def test_threads_honoured_and_read_back(exported):
         assert runner.property("INFERENCE_PRECISION_HINT") == ov.Type.f32
 
 
-def test_int8_is_refused_with_one_line(tmp_path, subject):
+def test_unknown_precision_is_refused_with_one_line(tmp_path, subject):
     from edgekit.errors import EdgekitError
 
-    with pytest.raises(EdgekitError, match="precision 'int8'"):
+    with pytest.raises(EdgekitError, match="precision .bf16."):
         get_exporter("openvino").convert(subject["model"], torch.zeros(1, *SHAPE),
                                          [tmp_path / "m.xml", tmp_path / "m.bin"],
-                                         ExportOptions("openvino", precision="int8"))
+                                         ExportOptions("openvino", precision="bf16"))
+
+
+def test_nhwc_input(subject, tmp_path):
+    paths = [tmp_path / "m.xml", tmp_path / "m.bin"]
+    meta = get_exporter("openvino").convert(subject["model"], torch.zeros(1, *SHAPE), paths,
+                                            ExportOptions("openvino", nhwc=True))
+    runner = open_runner(paths[0])
+    assert meta["layout"] == "nhwc" and runner.inputs()[0].shape == (1, SIZE, SIZE, 3)
+    x = np.random.default_rng(3).standard_normal((1, *SHAPE)).astype(np.float32)
+    with torch.no_grad():
+        ref = subject["model"](torch.from_numpy(x)).numpy()
+    out = runner.run(x.transpose(0, 2, 3, 1))[0]
+    assert np.abs(out - ref).max() <= 1e-4 * np.abs(ref).max()
+    assert census(paths[0])["metadata"]["model"] == "micronet-m0"
