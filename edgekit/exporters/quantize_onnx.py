@@ -16,6 +16,7 @@ The report lists every layer, its precision, the reason and its error against fl
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -216,11 +217,15 @@ class OnnxQuantizer:
 
             onnx.save(self.model, str(out))
             return out
-        quantize_static(str(self.fp32), str(out), _Reader(self.input_name, self.calib), quant_format=quant_format,
-                        op_types_to_quantize=list(WEIGHTED_OPS), per_channel=self.per_channel,
-                        activation_type=act, weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
-                        calibrate_method=calib_method, calibration_cache_path=str(self.cache),
-                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+        logging.disable(logging.WARNING)  # quantize_static logs pre-processing advice on the root logger
+        try:
+            quantize_static(str(self.fp32), str(out), _Reader(self.input_name, self.calib), quant_format=quant_format,
+                            op_types_to_quantize=list(WEIGHTED_OPS), per_channel=self.per_channel,
+                            activation_type=act, weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
+                            calibrate_method=calib_method, calibration_cache_path=str(self.cache),
+                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+        finally:
+            logging.disable(logging.NOTSET)
         return out
 
     def fidelity(self, path) -> float:

@@ -9,6 +9,9 @@ an IR converted from ONNX or from PyTorch alike.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -120,6 +123,19 @@ def ov_latency_ms(compiled, x: np.ndarray, runs: int = 60, repeats: int = 3) -> 
     return best * 1e3
 
 
+@contextlib.contextmanager
+def _quiet_nncf():
+    from nncf.common.logging import nncf_logger
+
+    level = nncf_logger.level
+    nncf_logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        nncf_logger.setLevel(level)
+
+
 def _read(model_or_xml):
     import openvino as ov
 
@@ -178,9 +194,10 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
                 built[key] = fp32
             else:
                 ignored = nncf.IgnoredScope(names=sorted(all_names - int8_names), validate=False)
-                built[key] = nncf.quantize(fp32.clone(), dataset, preset=presets[key[1]],
-                                           subset_size=len(calib), ignored_scope=ignored,
-                                           fast_bias_correction=True, advanced_parameters=advanced)
+                with _quiet_nncf():  # its progress bars go to stdout, which --json owns
+                    built[key] = nncf.quantize(fp32.clone(), dataset, preset=presets[key[1]],
+                                               subset_size=len(calib), ignored_scope=ignored,
+                                               fast_bias_correction=True, advanced_parameters=advanced)
         return built[key]
 
     def int8_set(prec, forced=()):

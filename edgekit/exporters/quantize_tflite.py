@@ -9,6 +9,8 @@ variant reuses its ranges. Works on any FP32 .tflite (edgekit's export or a stoc
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import time
 from dataclasses import asdict
@@ -191,7 +193,9 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
                                  activation_num_bits=8, weight_num_bits=8)
         return qt
 
-    calibration = make(by_name).calibrate({key: [{in_name: calib[i:i + 1]} for i in range(len(calib))]}, num_threads=1)
+    with contextlib.redirect_stderr(io.StringIO()):
+        calibration = make(by_name).calibrate({key: [{in_name: calib[i:i + 1]} for i in range(len(calib))]},
+                                              num_threads=1)
     built: dict = {}
 
     def build(names: frozenset) -> bytes:
@@ -199,7 +203,8 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
             if not names:
                 built[names] = fp32
             else:
-                res = make(names).quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
+                with contextlib.redirect_stderr(io.StringIO()):  # per-tensor tqdm bars
+                    res = make(names).quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
                 built[names] = bytes(res.quantized_model)
         return built[names]
 

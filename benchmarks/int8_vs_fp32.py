@@ -1,0 +1,193 @@
+"""edgekit INT8 vs edgekit FP32 vs the stock INT8 path, per runtime, 1 thread, one run.
+
+    python benchmarks/int8_vs_fp32.py [--models micronet-m0,...] [--runtimes onnxruntime,openvino,litert]
+                                      [--size 224] [--calib 32] [--runs 200]
+
+For each model (BatchNorm statistics set from data, as after training) and runtime:
+  edgekit FP32   export_model(..., precision="fp32")       (rewritten graph)
+  edgekit INT8   export_model(..., precision="int8")       (rewritten graph, measured per-layer precision)
+  stock INT8     onnxruntime: quantize_static(QDQ, per-channel, every op type) of torch.onnx.export;
+                 openvino: nncf.quantize (defaults) of the stock ONNX; litert: ai-edge-quantizer
+                 static_wi8_ai8 (every supported op) of the stock litert_torch.convert.
+All files of one model/runtime are timed in this one process with edgekit.runtimes.bench
+(interleaved blocks). Calibration: standard-normal NCHW inputs (no trained weights here, so no
+accuracy column; accuracy is checked on the trained digits fixture, printed at the end).
+The target is edgekit INT8 <= 0.7 x edgekit FP32. Numbers are printed as measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+TARGET_OF = {"onnxruntime": "onnx", "openvino": "openvino", "litert": "tflite"}
+
+
+def conditioned(name: str, size: int, seed: int = 0):
+    import torch
+
+    from edgekit.models.registry import create_model
+
+    model = create_model(name)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(8, 3, size, size, generator=gen))
+    return model.eval()
+
+
+@contextlib.contextmanager
+def quiet():
+    logging.disable(logging.WARNING)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def stock_onnx(model, size, path: Path) -> Path:
+    import torch
+
+    with quiet(), torch.no_grad():
+        torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path), dynamo=False,
+                          input_names=["input"], output_names=["logits"])
+    return path
+
+
+def stock_int8(runtime: str, model, size: int, calib: np.ndarray, tmp: Path, name: str) -> Path:
+    if runtime == "onnxruntime":
+        from onnxruntime.quantization import QuantFormat, quantize_static
+
+        from edgekit.exporters.quantize_onnx import _Reader
+
+        src = stock_onnx(model, size, tmp / f"{name}-stock.onnx")
+        out = tmp / f"{name}-stock-int8.onnx"
+        with quiet():
+            quantize_static(str(src), str(out), _Reader("input", calib), quant_format=QuantFormat.QDQ, per_channel=True)
+        return out
+    if runtime == "openvino":
+        import nncf
+        import openvino as ov
+
+        src = stock_onnx(model, size, tmp / f"{name}-stock-ov.onnx")
+        with quiet():
+            q = nncf.quantize(ov.convert_model(str(src)), nncf.Dataset([calib[i:i + 1] for i in range(len(calib))]),
+                              subset_size=len(calib))
+        out = tmp / f"{name}-stock-int8.xml"
+        ov.save_model(q, str(out), compress_to_fp16=False)
+        return out
+    import torch
+
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    import litert_torch
+    from ai_edge_quantizer import quantizer, recipe
+
+    with quiet():
+        fp32 = bytes(litert_torch.convert(model, (torch.zeros(1, 3, size, size),)).model_content())
+        qt = quantizer.Quantizer(bytearray(fp32), recipe.static_wi8_ai8())
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_content=fp32)
+        key = next(iter(it.get_signature_list()))
+        in_name = it.get_signature_list()[key]["inputs"][0]
+        cal = qt.calibrate({key: [{in_name: calib[i:i + 1]} for i in range(len(calib))]}, num_threads=1)
+        content = bytes(qt.quantize(cal, enable_progress_bar=False, enable_progress_report=False).quantized_model)
+    out = tmp / f"{name}-stock-int8.tflite"
+    out.write_bytes(content)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="micronet-m0,micronet-m1,micronet-m2,micronet-m3")
+    ap.add_argument("--runtimes", default="onnxruntime,openvino,litert")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--calib", type=int, default=32)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--no-stock", action="store_true")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from edgekit.exporters.pipeline import export_model
+    from edgekit.runtimes.bench import benchmark_files
+
+    torch.set_num_threads(1)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ek-int8-") as tmp:
+        tmp = Path(tmp)
+        for name in args.models.split(","):
+            model = conditioned(name, args.size)
+            ckpt = tmp / f"{name}.pth"
+            torch.save(model.state_dict(), ckpt)
+            calib = np.random.default_rng(1).standard_normal((args.calib, 3, args.size, args.size)).astype(np.float32)
+            for runtime in args.runtimes.split(","):
+                target = TARGET_OF[runtime]
+                files, notes = {}, {}
+                t0 = time.perf_counter()
+                with quiet():
+                    fp32 = export_model(name, target, weights=ckpt, input_size=args.size, out=tmp / f"{runtime}-fp32",
+                                        n_parity=2, force=True)
+                files["edgekit fp32"] = fp32.file
+                t1 = time.perf_counter()
+                with quiet():
+                    int8 = export_model(name, target, weights=ckpt, input_size=args.size, precision="int8",
+                                        calib=calib, out=tmp / f"{runtime}-int8", n_parity=2, force=True)
+                files["edgekit int8"] = int8.file
+                q = int8.exports[0].meta.get("quantization") or {}
+                notes["int8 export s"] = time.perf_counter() - t1
+                notes["fp32 export s"] = t1 - t0
+                notes["int8 layers"] = f"{q.get('n_int8')}/{(q.get('n_int8') or 0) + (q.get('n_float') or 0)}"
+                notes["groups"] = ", ".join(f"{g}={v['precision']}" for g, v in (q.get("groups") or {}).items())
+                notes["format"] = q.get("format", q.get("tool", ""))
+                notes["cos"] = q.get("logits_cosine")
+                if not args.no_stock:
+                    try:
+                        files["stock int8"] = stock_int8(runtime, model, args.size, calib, tmp, f"{name}-{runtime}")
+                    except Exception as exc:  # report, keep going: the stock path is the thing that breaks
+                        notes["stock"] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+                labels = list(files)
+                res = benchmark_files([files[k] for k in labels], runtime=runtime, threads=1, runs=args.runs)
+                ms = {k: r["latency_ms"]["median"] for k, r in zip(labels, res)}
+                rows.append((name, runtime, ms, notes))
+                line = ", ".join(f"{k} {v:.3f} ms" for k, v in ms.items())
+                print(f"{name} {runtime}: {line}; int8/fp32 {ms['edgekit int8'] / ms['edgekit fp32']:.2f}; "
+                      f"{notes['int8 layers']} layers int8 ({notes['groups']})", file=sys.stderr, flush=True)
+
+    print(f"\n1 thread, input {args.size}x{args.size}, {args.calib} calibration inputs, median of {args.runs} "
+          "interleaved runs per file (edgekit.runtimes.bench), one process\n")
+    print("| model | runtime | edgekit FP32 ms | edgekit INT8 ms | INT8/FP32 | target 0.7 | stock INT8 ms | "
+          "edgekit INT8 / stock INT8 | INT8 layers | logits cos vs FP32 | what stayed float |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|")
+    for name, runtime, ms, n in rows:
+        r = ms["edgekit int8"] / ms["edgekit fp32"]
+        stock = ms.get("stock int8")
+        floats = ", ".join(g.split("=")[0] for g in n["groups"].split(", ") if g.endswith("=float")) or "-"
+        stock_ms = f"{stock:.3f}" if stock else n.get("stock", "-")
+        vs_stock = f"{ms['edgekit int8'] / stock:.2f}" if stock else "-"
+        cos = f"{n['cos']:.4f}" if n["cos"] is not None else "-"
+        print(f"| {name} | {runtime} | {ms['edgekit fp32']:.3f} | {ms['edgekit int8']:.3f} | {r:.2f} | "
+              f"{'met' if r <= 0.7 else 'missed'} | {stock_ms} | {vs_stock} | {n['int8 layers']} | {cos} | {floats} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
