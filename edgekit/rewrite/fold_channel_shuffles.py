@@ -28,7 +28,7 @@ from torch import nn
 from edgekit.models.layers import ChannelShuffle, HSigmoid, HSwish
 from edgekit.rewrite.base import RewriteContext
 from edgekit.rewrite.chain import is_holder
-from edgekit.rewrite.permute_channels import PermuteChannels, inverse, realization_cost, runs
+from edgekit.rewrite.permute_channels import PermuteChannels, inverse, realization, realization_cost, runs
 from edgekit.rewrite.shift_max_static import StaticShiftMax
 
 ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.SiLU, nn.GELU, nn.Tanh, HSwish,
@@ -56,8 +56,37 @@ class FoldChannelShuffles:
         self.inserted: list[str] = []
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
-        self.removed, self.inserted = 0, []
+        """Folds with and without Shift-Max relabelling on copies; keeps the cheaper result."""
+        import copy
+
+        trials = []
+        for prefer_identity in (True, False):
+            for relabel in (False, True):
+                trial = copy.deepcopy(model)
+                self.relabel, self.prefer_identity = relabel, prefer_identity
+                removed = self._apply(trial, ctx)
+                trials.append((self.estimated_cost(trial), len(trials), removed, trial, list(self.inserted),
+                               self.relabelled))
+        cost, _, removed, best, self.inserted, self.relabelled = min(trials, key=lambda t: (t[0], t[1]))
+        for name, child in list(best.named_children()):
+            setattr(model, name, child)
+        return removed
+
+    def estimated_cost(self, model) -> int:
+        """Full-tensor passes added: permutation realizations + Shift-Max roll terms."""
+        cost = 0
+        for m in model.modules():
+            if isinstance(m, PermuteChannels):
+                cost += realization_cost(m.perm, m.channels_last)
+            elif isinstance(m, StaticShiftMax):
+                cost += 2 * m.k * len(m.offsets) + (1 if m.offsets != [0] else 0)
+        return cost
+
+    def _apply(self, model: nn.Module, ctx: RewriteContext) -> int:
+        self.removed, self.inserted, self.relabelled = 0, [], 0
+        self.channels_last = ctx.target == "tflite"
         self.channels = _input_channels(model, ctx.input_shape)
+        self.next_shift_max = _next_shift_max(model)
         parts = [getattr(model, n, None) for n in ("features", "avgpool", "classifier")]
         if all(isinstance(p, nn.Module) for p in parts) and not isinstance(model, nn.Sequential):
             layout = None
@@ -69,7 +98,7 @@ class FoldChannelShuffles:
             for seq in self._top_chains(model):
                 layout = self._chain(seq, None)
                 if not _is_identity(layout):
-                    seq.append(PermuteChannels(inverse(layout)))
+                    seq.append(PermuteChannels(inverse(layout), self.channels_last))
         return self.removed
 
     def _top_chains(self, model):
@@ -107,12 +136,12 @@ class FoldChannelShuffles:
         lout = layout_out if layout_out is not None else torch.arange(c)
         if not torch.equal(lin, lout):
             q = inverse(lout)[lin]
-            block.layers.append(PermuteChannels(q))
-            self.inserted.append(PermuteChannels(q).kind)
+            block.layers.append(PermuteChannels(q, self.channels_last))
+            self.inserted.append(PermuteChannels(q, self.channels_last).kind)
         return layout
 
     def _insert_before(self, parent, key, module, q):
-        p = PermuteChannels(q)
+        p = PermuteChannels(q, self.channels_last)
         self.inserted.append(p.kind)
         if parent is None:
             raise RuntimeError("cannot insert a permutation at the top of the model")
@@ -129,6 +158,8 @@ class FoldChannelShuffles:
             setattr(parent, key, nn.Identity())
             self.removed += 1
             return inverse(perm)[lay]
+        if isinstance(m, nn.Conv2d) and (layout is None or m.in_channels == len(layout)):
+            return self._conv(parent, key, m, None if _is_identity(layout) else layout)
         if _is_identity(layout):
             return None
         if isinstance(m, ELEMENTWISE) or (isinstance(m, nn.Sequential) and len(m) == 0):
@@ -144,8 +175,6 @@ class FoldChannelShuffles:
         if isinstance(m, nn.Linear) and m.in_features == len(layout):
             m.weight.data = m.weight.data[:, layout].clone()
             return None
-        if isinstance(m, nn.Conv2d) and m.in_channels == len(layout):
-            return self._conv(parent, key, m, layout)
         return self._barrier(parent, key, m, layout)
 
     def _barrier(self, parent, key, m, layout):
@@ -154,18 +183,44 @@ class FoldChannelShuffles:
         return None
 
     def _conv(self, parent, key, conv: nn.Conv2d, layout):
+        out_layout, free_block = self._absorb_input(parent, key, conv, layout)
+        return self._choose_output_layout(conv, out_layout, free_block)
+
+    @torch.no_grad()
+    def _choose_output_layout(self, conv, out_layout, free_block):
+        """Reorder output channels inside the blocks the conv may freely reorder (rows that read the
+        same inputs) so that the Shift-Max right after it sees its shift as a single roll."""
+        sm = self.next_shift_max.get(id(conv)) if self.relabel else None
+        target = sm.single_roll_layout() if sm is not None and sm.channels == conv.out_channels else None
+        if target is None:
+            return out_layout
+        cout = conv.out_channels
+        current = out_layout if out_layout is not None else torch.arange(cout)
+        rows = inverse(current)[target]  # new row p = old row rows[p], so that current[rows] == target
+        if not bool((rows // free_block == torch.arange(cout) // free_block).all()):
+            return out_layout
+        conv.weight.data = conv.weight.data[rows].clone()
+        if conv.bias is not None:
+            conv.bias.data = conv.bias.data[rows].clone()
+        self.relabelled += 1
+        return None if _is_identity(target) else target
+
+    def _absorb_input(self, parent, key, conv: nn.Conv2d, layout):
+        """Make `conv` read the layout; returns (output layout, size of freely reorderable output blocks)."""
         g, cin, cout = conv.groups, conv.in_channels, conv.out_channels
+        if layout is None:
+            return None, cout // g
         w = conv.weight.data
         if g == 1:
             conv.weight.data = w[:, layout].clone()
-            return None
+            return None, cout
         if g == cin:  # depthwise (with channel multiplier m): permute whole output groups
             mult = cout // cin
             out_layout = (layout[:, None] * mult + torch.arange(mult)[None]).reshape(-1)
             conv.weight.data = w[out_layout].clone()
             if conv.bias is not None:
                 conv.bias.data = conv.bias.data[out_layout].clone()
-            return out_layout
+            return out_layout, mult
         order = block_order(layout, g)
         if order is None:
             q = self._cheapest_grouping(layout, g)
@@ -183,20 +238,42 @@ class FoldChannelShuffles:
         conv.weight.data = new_w
         if conv.bias is not None:
             conv.bias.data = conv.bias.data[out_layout].clone()
-        return None if _is_identity(out_layout) else out_layout
+        return (None if _is_identity(out_layout) else out_layout), bo
 
-    @staticmethod
-    def _cheapest_grouping(layout, groups):
+    def _cheapest_grouping(self, layout, groups):
         """A position permutation q (t' = t[:, q]) after which every group is whole; cheapest form."""
+        from edgekit.rewrite.permute_channels import _grids, grid_matrix
+
+        channels_last = self.channels_last
         c = len(layout)
         size = c // groups
-        cands = [inverse(layout), torch.sort(layout // size, stable=True).indices]
-        for a in range(2, c):
-            if c % a == 0:
-                q = torch.arange(c).view(a, c // a).t().reshape(-1)
-                if block_order(layout[q], groups) is not None:
-                    cands.append(q)
-        return min(cands, key=lambda q: (realization_cost(q), len(runs(q))))
+        full = inverse(layout)
+        if self.prefer_identity and realization(full, channels_last) != "conv":
+            return full  # undo the layout entirely: the Shift-Max layers after it keep their two rolls
+        cands = [full, torch.sort(layout // size, stable=True).indices]
+        for g in _grids(c):
+            q = grid_matrix(c, g)
+            if block_order(layout[q], groups) is not None:
+                cands.append(q)
+        return min(cands, key=lambda q: (realization_cost(q, channels_last), len(runs(q))))
+
+
+def _next_shift_max(model) -> dict[int, StaticShiftMax]:
+    """id(conv) → the StaticShiftMax it feeds directly (only element-wise layers between)."""
+    from edgekit.rewrite.chain import chains
+
+    found = {}
+    for chain in chains(model):
+        for i, slot in enumerate(chain):
+            if not isinstance(slot.module, nn.Conv2d):
+                continue
+            j = i + 1
+            while j < len(chain) and isinstance(chain[j].module, ELEMENTWISE) or (
+                    j < len(chain) and isinstance(chain[j].module, nn.Sequential) and len(chain[j].module) == 0):
+                j += 1
+            if j < len(chain) and isinstance(chain[j].module, StaticShiftMax):
+                found[id(slot.module)] = chain[j].module
+    return found
 
 
 @torch.no_grad()

@@ -44,6 +44,7 @@ class StaticShiftMax(nn.Module):
         self.register_buffer("coef_lo", coef_lo, persistent=False)
         self.register_buffer("coef_hi", coef_hi, persistent=False)
         self.register_buffer("shift", shift.clone(), persistent=False)
+        self.form = "elementwise"  # or "stacked" (fewest graph nodes; reshapes channels, so not for NHWC runtimes)
         self._build()
 
     @classmethod
@@ -61,7 +62,27 @@ class StaticShiftMax(nn.Module):
         b = fc2.bias.double() * (scale / 6.0) + base
         lo, hi = base - scale / 2.0, base + scale / 2.0
         f = fc2.weight.dtype
-        return cls(c, k, conv1, w.to(f), b.to(f), lo.to(f), hi.to(f), m.index.clone())
+        out = cls(c, k, conv1, w.to(f), b.to(f), lo.to(f), hi.to(f), m.index.clone())
+        out.groups = m.groups
+        return out
+
+    def single_roll_layout(self) -> torch.Tensor | None:
+        """A channel layout T (position i holds channel T[i]) in which the shift is ONE roll.
+
+        For the two-level shift (g, c) → (g+1, c+1) of G groups of gc: position (g, c') holding
+        channel (g, (c' + g) mod gc) turns it into a roll by exactly one group.
+        """
+        groups = getattr(self, "groups", None)
+        if not groups:
+            return None
+        c = self.channels
+        gc = c // groups
+        g = torch.arange(groups).repeat_interleave(gc)
+        cp = torch.arange(gc).repeat(groups)
+        layout = g * gc + (cp + g) % gc
+        inv = torch.empty_like(layout)
+        inv[layout] = torch.arange(c)
+        return layout if len(shift_offsets(inv[self.shift[layout]])) == 1 else None
 
     @torch.no_grad()
     def _build(self) -> None:
@@ -69,7 +90,7 @@ class StaticShiftMax(nn.Module):
         c, k = self.channels, self.k
         self.offsets = shift_offsets(self.shift)
         delta = (self.shift - torch.arange(c)) % c
-        rows_w, rows_b, rows_lo, rows_hi = [], [], [], []
+        rows_w, rows_b, rows_lo, rows_hi = [], [], [], []  # order: a_j, then b_j per offset, per branch j
         for j in range(k):
             a = slice(2 * j * c, (2 * j + 1) * c)
             rows_w.append(self.coef_w[a]); rows_b.append(self.coef_b[a])
@@ -81,14 +102,19 @@ class StaticShiftMax(nn.Module):
                 rows_b.append(torch.where(keep, self.coef_b[bs], 0.0))
                 rows_lo.append(torch.where(keep, self.coef_lo[bs], 0.0))
                 rows_hi.append(torch.where(keep, self.coef_hi[bs], 0.0))
+        # clamp(z, lo, hi) == clip(z − lo, 0, hi − lo) + lo; hi − lo is the same for every kept
+        # channel (2·act_max) and masked channels are clip(0, 0, ·) + 0 == 0, so one scalar clip
+        # (which runtimes fuse into the conv) and one add remain.
         w = torch.cat(rows_w)
+        lo, hi = torch.cat(rows_lo), torch.cat(rows_hi)
+        width = float((hi - lo).max())
         conv2 = nn.Conv2d(w.shape[1], w.shape[0], 1)
         conv2.weight.copy_(w.view(*w.shape, 1, 1))
-        conv2.bias.copy_(torch.cat(rows_b))
+        conv2.bias.copy_(torch.cat(rows_b) - lo)
         self.conv2 = conv2
+        self.clip_max = width
         n = w.shape[0]
-        self.register_buffer("lo", torch.cat(rows_lo).view(1, n, 1, 1), persistent=False)
-        self.register_buffer("hi", torch.cat(rows_hi).view(1, n, 1, 1), persistent=False)
+        self.register_buffer("lo", lo.view(1, n, 1, 1), persistent=False)
 
     @torch.no_grad()
     def permute_channels(self, layout: torch.Tensor) -> None:
@@ -106,7 +132,9 @@ class StaticShiftMax(nn.Module):
     def forward(self, x):
         c = self.channels
         h = torch.relu(self.conv1(x.mean((2, 3), keepdim=True)))
-        coef = torch.clamp(self.conv2(h), self.lo, self.hi)
+        coef = torch.clamp(self.conv2(h), 0.0, self.clip_max) + self.lo
+        if self.form == "stacked":
+            return self._stacked(x, coef)
         parts = torch.split(coef, c, dim=1)
         if self.offsets == [0]:
             rolls = [x]
@@ -123,24 +151,45 @@ class StaticShiftMax(nn.Module):
             out = y if out is None else torch.maximum(out, y)
         return out
 
+    def _stacked(self, x, coef):
+        """Few-node form: one concat of [x, rolls...] per branch, one multiply by all coefficients,
+        then a sum over the terms and a max over the branches as reductions on a 4-D view."""
+        n, c, h, w = x.shape
+        xx = torch.cat([x, x], dim=1)
+        terms = [x] + [x if o == 0 else xx[:, o:o + c] for o in self.offsets]
+        z = torch.cat(terms * self.k, dim=1) * coef
+        z = z.reshape(self.k, len(terms), c, h * w).sum(dim=1, keepdim=True)
+        if self.k > 1:
+            z = z.amax(dim=0, keepdim=True)
+        return z.reshape(n, c, h, w)
+
     def count_madds(self, inputs, output) -> dict:
         """Element-wise multiply-adds: (1 + number of rolls) per output element per branch."""
         return {"dynamic": self.k * (1 + len(self.offsets)) * output[0].numel()}
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, k={self.k}, offsets={self.offsets}"
+        return f"channels={self.channels}, k={self.k}, offsets={self.offsets}, form={self.form}"
 
 
 class ShiftMaxToStatic:
-    """DynamicShiftMax → StaticShiftMax (see module docstring)."""
+    """DynamicShiftMax → StaticShiftMax (see module docstring).
+
+    Form: element-wise everywhere. Measured (benchmarks/rewrite_probe.py, M0 at 224, 1 thread):
+    the "stacked" form has 30% fewer ONNX nodes (283 vs 346) but onnxruntime ran it 1.38x slower
+    than stock (its ReduceSum/ReduceMax over a non-innermost axis are slow); on channels-last
+    runtimes its channel-splitting reshapes would cost transposes as well.
+    """
 
     name = "shift_max_static"
+    FORMS = {"onnx": "elementwise", "tflite": "elementwise", "openvino": "elementwise"}
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
         changed = 0
         for parent in list(model.modules()):
             for key, child in list(parent.named_children()):
                 if isinstance(child, DynamicShiftMax):
-                    setattr(parent, key, StaticShiftMax.from_dynamic(child))
+                    new = StaticShiftMax.from_dynamic(child)
+                    new.form = self.FORMS.get(ctx.target, "elementwise")
+                    setattr(parent, key, new)
                     changed += 1
         return changed
