@@ -239,3 +239,37 @@ def test_micronet_m0_at_224(tmp_path):
     assert meta["madds"]["conv_madds"] == 3_448_880  # the reference implementation's count (FACTS.md)
     assert meta["madds"]["graph_madds"] == 3_448_880 + meta["madds"]["rewrite_overhead"]
     assert meta["parity"]["rel_max_abs_diff"] <= 1e-4 and meta["parity"]["top1_agreement"] == 1.0
+
+
+@pytest.mark.slow
+def test_all_targets_one_report(weights, tmp_path):
+    r = export_model("micronet-m0", "all", weights=weights, input_size=SIZE, out=tmp_path, n_parity=4)
+    assert [e.target for e in r.exports] == ["onnx", "tflite", "openvino"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "micronet-m0.bin", "micronet-m0.onnx", "micronet-m0.onnx.edgekit.json", "micronet-m0.report.md",
+        "micronet-m0.tflite", "micronet-m0.tflite.edgekit.json", "micronet-m0.xml", "micronet-m0.xml.edgekit.json"]
+    assert r.report == tmp_path / "micronet-m0.report.md"
+    report = r.report.read_text()
+    assert all(f"## {t} · fp32" in report for t in ("onnx", "tflite", "openvino"))
+    for e in r.exports:
+        meta = read_sidecar(e.file)
+        assert meta["target"] == e.target and meta["parity"]["rel_max_abs_diff"] <= 1e-4, e.target
+        assert meta["parity"]["top1_agreement"] == 1.0
+        assert meta["madds"]["graph_madds"] == meta["madds"]["conv_madds"] + meta["madds"]["rewrite_overhead"], e.target
+        assert meta["size_bytes"] == sum(f.stat().st_size for f in e.files)
+    openvino = r.exports[2]
+    assert openvino.meta["files"] == ["micronet-m0.xml", "micronet-m0.bin"]
+    assert (tmp_path / "micronet-m0.bin").stat().st_size > 4 * 1_000_000  # the weights are in the .bin
+
+
+@pytest.mark.slow
+def test_int8_flags_reach_the_quantizer(weights, tmp_path):
+    r = export_model("micronet-m0", "onnx", weights=weights, input_size=SIZE, out=tmp_path, precision="int8",
+                     calib="synthetic", calib_size=16, calib_method="percentile", n_parity=4)
+    e = r.exports[0]
+    assert e.file == tmp_path / "micronet-m0-int8.onnx"
+    meta = e.meta
+    assert meta["precision"] == "int8" and meta["parity"]["tolerance"] is None
+    assert meta["quantization"]["calib_method"] == "percentile" and meta["quantization"]["calib_samples"] == 16
+    assert meta["census"]["ops"].get("QuantizeLinear", 0) > 0
+    assert meta["parity"]["n_inputs"] == 4 and -1.0 <= meta["parity"]["cosine"] <= 1.0  # INT8 quality: tests/quantization
