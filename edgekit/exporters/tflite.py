@@ -69,10 +69,15 @@ def litert_convert(model, example) -> bytes:
 
 def fp16_weights(content: bytes) -> bytes:
     """The same model with float16 conv / FC weights (dequantized to fp32 in the graph)."""
+    import contextlib
+    import io
+
     from ai_edge_quantizer import quantizer
 
     q = quantizer.Quantizer(bytearray(content), FP16_RECIPE)
-    return bytes(q.quantize(enable_progress_bar=False, enable_progress_report=False).quantized_model)
+    with contextlib.redirect_stderr(io.StringIO()):  # its transformation step draws a progress bar regardless
+        result = q.quantize(enable_progress_bar=False, enable_progress_report=False)
+    return bytes(result.quantized_model)
 
 
 def embed_metadata(content: bytes, name: str, text: str) -> bytes:

@@ -64,7 +64,8 @@ def make_interpreter(path, threads: int = 1, xnnpack: bool = True):
             interp.allocate_tensors()
         interp.edgekit_log = "".join(log)
     except (ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        lines = [ln for ln in (str(exc) + "\n" + "".join(log)).splitlines() if ln.strip()]
+        first = lines[0].strip()[:200] if lines else type(exc).__name__
         raise EdgekitError(f"LiteRT cannot load {path}: {first}") from None
     return interp
 
