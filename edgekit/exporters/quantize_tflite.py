@@ -21,7 +21,7 @@ from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
 from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
-                                               initial_reasons, rank_by_added_error)
+                                               initial_reasons, rank_by_added_error, verdict, alternating_ms)
 
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 POOLS = ("MEAN", "AVERAGE_POOL_2D", "REDUCE_MAX")
@@ -215,13 +215,17 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     precision, reasons = initial_precision(), initial_reasons()
     present = {L.group for L in layers}
     trials: list = []
-    fp32_ms = tfl_latency_ms(fp32, calib) if search else None
-    if search:
-        def measure(prec):
-            content = build(int8_set(prec))
-            return tfl_latency_ms(content, calib), tensor_error(ref, tfl_predict(content, probe)[0])["cosine"]
+    def caller(content: bytes):
+        it = _interpreter(content)
+        _feed(it, calib[:1])
+        return it.invoke
 
-        precision = choose_groups(present, precision, measure, reasons, trials, label="ai-edge-quantizer static int8")
+    def fidelity(content: bytes) -> float:
+        return tensor_error(ref, tfl_predict(content, probe)[0])["cosine"]
+
+    if search:
+        precision = choose_groups(present, precision, lambda prec: build(int8_set(prec)), caller, fidelity,
+                                  reasons, trials, label="ai-edge-quantizer static int8")
 
     forced: list[str] = []
     final = build(int8_set(precision))
@@ -255,6 +259,7 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
         if e:
             L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
             L.added_error = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
+    fp32_ms, int8_ms = alternating_ms([caller(fp32), caller(final)], seconds=0.6) if search else (None, None)
     report = {
         "runtime": "litert",
         "tool": "ai-edge-quantizer static int8 (per-channel int8 weights, int8 activations), one recipe entry per layer",
@@ -266,7 +271,9 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
         "n_int8": sum(L.precision == "int8" for L in layers),
         "n_float": sum(L.precision == "float" for L in layers),
         "kept_float_for_accuracy": forced,
-        "latency_ms": {"fp32": fp32_ms, "int8": tfl_latency_ms(final, calib), "threads": 1} if search else None,
+        "latency_ms": {"fp32": fp32_ms, "int8": int8_ms, "threads": 1, "how": "interleaved blocks, one process"}
+        if search else None,
+        "verdict": verdict(fp32_ms, int8_ms, "litert") if search else None,
         "logits_cosine": tensor_error(ref, tfl_predict(final, probe)[0])["cosine"],
         "accuracy": acc,
         "search": trials,
