@@ -128,13 +128,17 @@ def compare(runners: dict, rounds: int = 21, iters: int = 20, warm: int = 30) ->
 def variants(model, shape, names, target):
     from edgekit.rewrite.fuse_separable_depthwise import FuseSeparableDepthwise
     from edgekit.rewrite.pipeline import default_passes, rewrite_for_export
+    from edgekit.rewrite.shift_max_from_producer import ShiftMaxFromProducer
 
     out = {}
-    for name in names:
-        passes = [p for p in default_passes(target) if not isinstance(p, FuseSeparableDepthwise)]
-        if name == "fused":
+    for name in names:  # "+"-joined options: fused, producer (e.g. "fused+producer"); "base" = defaults
+        opts = set(name.split("+"))
+        passes = [p for p in default_passes(target) if not isinstance(p, (FuseSeparableDepthwise, ShiftMaxFromProducer))]
+        if "producer" in opts:
+            passes.append(ShiftMaxFromProducer())
+        if "fused" in opts:
             passes.append(FuseSeparableDepthwise())
-        elif name == "base":
+        if "base" in opts:
             passes = None
         out[name], _ = rewrite_for_export(model, shape, target=target, passes=passes)
     return out

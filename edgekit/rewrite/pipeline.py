@@ -49,7 +49,11 @@ def default_passes(target: str) -> list:
     from edgekit.rewrite.dyrelu_static import DYReLUToStatic
     from edgekit.rewrite.fuse_separable_depthwise import FuseSeparableDepthwise
 
+    from edgekit.rewrite.shift_max_from_producer import ShiftMaxFromProducer
+
     passes = [FoldBatchNorm(), ShiftMaxToStatic(), DYReLUToStatic(), DynamicConvToBranches(), FoldChannelShuffles()]
+    if ShiftMaxFromProducer.preferred(target):
+        passes.append(ShiftMaxFromProducer())
     if FuseSeparableDepthwise.preferred(target):
         passes.append(FuseSeparableDepthwise())
     return passes

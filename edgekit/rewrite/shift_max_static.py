@@ -69,20 +69,30 @@ class StaticShiftMax(nn.Module):
     def single_roll_layout(self) -> torch.Tensor | None:
         """A channel layout T (position i holds channel T[i]) in which the shift is ONE roll.
 
-        For the two-level shift (g, c) → (g+1, c+1) of G groups of gc: position (g, c') holding
-        channel (g, (c' + g) mod gc) turns it into a roll by exactly one group.
+        The shift's cycles all have the same length L (for the two-level shift of G groups of gc:
+        gcd(G, gc) cycles of length lcm(G, gc)); laying the m = C / L cycles out interleaved,
+        position r + m·j holding the j-th element of cycle r, makes it a roll by m.
         """
-        groups = getattr(self, "groups", None)
-        if not groups:
-            return None
         c = self.channels
-        gc = c // groups
-        g = torch.arange(groups).repeat_interleave(gc)
-        cp = torch.arange(gc).repeat(groups)
-        layout = g * gc + (cp + g) % gc
+        shift = self.shift
+        seen = torch.zeros(c, dtype=torch.bool)
+        cycles = []
+        for start in range(c):
+            if seen[start]:
+                continue
+            cyc, i = [], start
+            while not seen[i]:
+                seen[i] = True
+                cyc.append(i)
+                i = int(shift[i])
+            cycles.append(cyc)
+        if len({len(cy) for cy in cycles}) != 1:
+            return None
+        m = len(cycles)
+        layout = torch.tensor([cycles[p % m][p // m] for p in range(c)])
         inv = torch.empty_like(layout)
         inv[layout] = torch.arange(c)
-        return layout if len(shift_offsets(inv[self.shift[layout]])) == 1 else None
+        return layout if shift_offsets(inv[self.shift[layout]]) == [m] else None
 
     @torch.no_grad()
     def _build(self) -> None:

@@ -50,14 +50,20 @@ def check_equivalent(a: nn.Module, b: nn.Module, input_shape, n: int = 4, tol: f
 
 
 class _Recorder(TorchDispatchMode):
-    def __init__(self):
+    def __init__(self, static_ptrs: set[int] | None = None):
         super().__init__()
         self.ops: Counter = Counter()
         self.max_rank = 0
+        self.static_ptrs = static_ptrs or set()
+        self.dynamic_conv_weights = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        self.ops[func.overloadpacket.__name__] += 1
+        name = func.overloadpacket.__name__
+        self.ops[name] += 1
+        if name == "convolution" and len(args) > 1 and isinstance(args[1], torch.Tensor):
+            if args[1].untyped_storage().data_ptr() not in self.static_ptrs:
+                self.dynamic_conv_weights += 1
         for t in out if isinstance(out, (tuple, list)) else (out,):
             if isinstance(t, torch.Tensor):
                 self.max_rank = max(self.max_rank, t.dim())
@@ -68,6 +74,7 @@ class _Recorder(TorchDispatchMode):
 class OpCensus:
     ops: dict[str, int] = field(default_factory=dict)  # aten op name → times executed in one forward
     max_rank: int = 0  # largest tensor rank produced by any op
+    dynamic_conv_weights: int = 0  # convolutions whose weight is computed (not a parameter/buffer)
 
     @property
     def gathers(self) -> int:
@@ -79,11 +86,12 @@ def op_census(model: nn.Module, input_shape) -> OpCensus:
     """The aten ops of one batch-1 eval forward pass of `model` (weights untouched)."""
     was_training = model.training
     model.eval()
-    rec = _Recorder()
+    static = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    rec = _Recorder(static)
     x = torch.zeros(_batch1(input_shape))
     try:
         with rec:
             model(x)
     finally:
         model.train(was_training)
-    return OpCensus(dict(sorted(rec.ops.items())), rec.max_rank)
+    return OpCensus(dict(sorted(rec.ops.items())), rec.max_rank, rec.dynamic_conv_weights)

@@ -1,0 +1,83 @@
+"""`edgekit rewrite MODEL`: run the export rewrites and show what each pass changed."""
+
+from __future__ import annotations
+
+import typer
+
+from edgekit.cli.common import (InputShapeOpt, InputSizeOpt, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
+                                print_json)
+
+EXAMPLES = """Examples:
+
+  edgekit rewrite micronet-m0
+
+  edgekit rewrite micronet-m3 --target tflite --report
+
+  edgekit rewrite mynet.py:build --input-shape 3,96,96 --json
+"""
+
+
+
+def rewrite_cmd(
+    model: str = ModelArg,
+    weights: str = WeightsOpt,
+    num_classes: int = NumClassesOpt,
+    input_size: int = InputSizeOpt,
+    input_shape: str = InputShapeOpt,
+    target: str = typer.Option("onnx", "--target", "-t", help="onnx | tflite | openvino: passes and forms differ."),
+    report: bool = typer.Option(False, "--report", help="Also list every aten op whose count changed, per pass."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the equivalence check after each pass."),
+    json_out: bool = JsonOpt,
+):
+    """Rewrite a model into its static export form; per pass: ops, MAdds and max abs difference."""
+    from edgekit.errors import EdgekitError
+    from edgekit.models.source import load_model
+    from edgekit.rewrite.pipeline import TARGETS, rewrite_for_export
+
+    if target not in TARGETS:
+        raise EdgekitError(f"--target {target!r} is not one of {', '.join(TARGETS)}")
+    net, card = load_model(model, weights=weights, num_classes=num_classes, input_size=input_size,
+                           input_shape=input_shape)
+    _, log = rewrite_for_export(net, card.input_size, target=target, verify=not no_verify)
+    first, last = log[0], log[-1]
+    summary = {
+        "model": card.name, "target": target, "input_size": list(card.input_size),
+        "madds_before": first.madds_before, "madds_after": last.madds_after,
+        "gathers_before": _gathers(first.ops_before), "gathers_after": _gathers(last.ops_after),
+        "max_abs_diff": max((r.max_abs_diff for r in log), default=0.0),
+        "ops_counted_as": "aten ops executed by one batch-1 forward pass",
+        "passes": [r.to_dict() for r in log],
+    }
+    if json_out:
+        print_json(summary)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{card.name} → {target} ({'x'.join(map(str, card.input_size))})")
+    for col in ("pass", "changed", "ops", "MAdds", "Δ MAdds", "max |Δ| / scale", "s"):
+        table.add_column(col, justify="left" if col == "pass" else "right", no_wrap=col == "pass")
+    for r in log:
+        ops_b, ops_a = sum(r.ops_before.values()), sum(r.ops_after.values())
+        table.add_row(r.name, str(r.changed), f"{ops_b} → {ops_a}", f"{r.madds_after:,}",
+                      f"{r.madds_after - r.madds_before:+,}", f"{r.max_abs_diff:.2e}", f"{r.seconds:.2f}")
+    console.print(table)
+    console.print(f"gather/index ops {summary['gathers_before']} → {summary['gathers_after']}; "
+                  f"MAdds {summary['madds_before']:,} → {summary['madds_after']:,} "
+                  f"(overhead {summary['madds_after'] - summary['madds_before']:+,})")
+    if report:
+        for r in log:
+            keys = sorted(set(r.ops_before) | set(r.ops_after))
+            delta = {k: (r.ops_before.get(k, 0), r.ops_after.get(k, 0)) for k in keys
+                     if r.ops_before.get(k, 0) != r.ops_after.get(k, 0)}
+            if delta:
+                console.print(f"[bold]{r.name}[/]: " + ", ".join(f"{k} {a}→{b}" for k, (a, b) in delta.items()))
+
+
+def _gathers(ops: dict) -> int:
+    from edgekit.rewrite.verify import GATHER_OPS
+
+    return sum(n for op, n in ops.items() if op in GATHER_OPS)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rewrite", epilog=EXAMPLES)(rewrite_cmd)

@@ -1,0 +1,90 @@
+"""Dynamic Shift-Max whose shifted input comes from a permuted copy of the producing 1×1 conv.
+
+Matched: a 1×1 Conv2d (any groups, BatchNorm already folded) followed, with only identity-like
+modules between, by a `StaticShiftMax` (after the layout pass, so its shift is final).
+Replaced: the conv and the Shift-Max become one `ConvShiftMax`: x = conv(u) as before, and
+x̃ = x[:, shift] computed directly as conv_s(u), a 1×1 conv whose weight rows are the conv's rows
+in shift order (written densely: a row keeps reading its own input group, and the rows of one
+output group come from different groups). No slice, concat or mask is left: y = max_k(a_k·x + b_k·x̃).
+Cost: the dense copy's MAdds (C_in·C per pixel), reported like any conv's; it trades the roll's
+slices / concat and the masked multiply-adds for one convolution, which XNNPACK and onnxruntime
+run at GEMM speed. Whether that pays is measured per runtime (see `PREFERRED`).
+Applies: eval mode, batch 1.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.chain import chains, is_passthrough
+from edgekit.rewrite.shift_max_static import StaticShiftMax
+
+
+class ConvShiftMax(nn.Module):
+    def __init__(self, conv: nn.Conv2d, sm: StaticShiftMax):
+        super().__init__()
+        c, k = sm.channels, sm.k
+        self.channels, self.k = c, k
+        self.conv = conv
+        with torch.no_grad():
+            g, cin = conv.groups, conv.in_channels
+            bi, bo = cin // g, c // g
+            dense = torch.zeros(c, cin)
+            for o in range(c):
+                blk = o // bo
+                dense[o, blk * bi:(blk + 1) * bi] = conv.weight[o, :, 0, 0]
+            self.conv_s = nn.Conv2d(cin, c, 1, bias=conv.bias is not None)
+            self.conv_s.weight.copy_(dense[sm.shift].view(c, cin, 1, 1))
+            if conv.bias is not None:
+                self.conv_s.bias.copy_(conv.bias[sm.shift])
+            self.conv1 = sm.conv1
+            lo, hi = sm.coef_lo, sm.coef_hi
+            self.clip_max = float((hi - lo).max())
+            self.conv2 = nn.Conv2d(sm.coef_w.shape[1], 2 * k * c, 1)
+            self.conv2.weight.copy_(sm.coef_w.view(2 * k * c, -1, 1, 1))
+            self.conv2.bias.copy_(sm.coef_b - lo)
+            self.register_buffer("lo", lo.view(1, -1, 1, 1).clone(), persistent=False)
+
+    def forward(self, u):
+        x = self.conv(u)
+        xs = self.conv_s(u)
+        h = torch.relu(self.conv1(x.mean((2, 3), keepdim=True)))
+        coef = torch.clamp(self.conv2(h), 0.0, self.clip_max) + self.lo
+        p = torch.split(coef, self.channels, dim=1)  # a_1, b_1(, a_2, b_2)
+        out = x * p[0] + xs * p[1]
+        if self.k == 2:
+            out = torch.maximum(out, x * p[2] + xs * p[3])
+        return out
+
+    def count_madds(self, inputs, output) -> dict:
+        return {"dynamic": 2 * self.k * output[0].numel()}
+
+
+class ShiftMaxFromProducer:
+    name = "shift_max_from_producer"
+    # Measured on M0 at 224, 1 thread (benchmarks/rewrite_probe.py).
+    PREFERRED = {"onnx": True, "tflite": True, "openvino": True}
+
+    @classmethod
+    def preferred(cls, target: str) -> bool:
+        return cls.PREFERRED.get(target, False)
+
+    def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
+        changed = 0
+        for chain in chains(model):
+            for i, slot in enumerate(chain):
+                conv = slot.module
+                if not (isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and conv.stride == (1, 1)
+                        and conv.padding in ((0, 0), 0) and conv.dilation == (1, 1)):
+                    continue
+                j = i + 1
+                while j < len(chain) and is_passthrough(chain[j].module):
+                    j += 1
+                if j < len(chain) and isinstance(chain[j].module, StaticShiftMax) \
+                        and chain[j].module.channels == conv.out_channels:
+                    slot.replace(ConvShiftMax(conv, chain[j].module).eval())
+                    chain[j].replace(nn.Identity())
+                    changed += 1
+        return changed

@@ -1,0 +1,31 @@
+"""Helpers for the rewrite tests: well-conditioned random models (BatchNorm statistics that are
+not the identity, hyper-function weights large enough that the dynamic parts really vary)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def condition(model: nn.Module, seed: int = 1, fc_std: float = 0.3) -> nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            if m.weight is not None:
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
+        elif isinstance(m, nn.Linear):
+            m.weight.normal_(0, fc_std, generator=g)
+            m.bias.normal_(0, fc_std, generator=g)
+    return model.eval()
+
+
+def micronet(variant: str) -> nn.Module:
+    import edgekit.models.zoo  # noqa: F401
+    from edgekit.models.registry import create_model
+
+    return condition(create_model(f"micronet-{variant}"))

@@ -1,0 +1,30 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from edgekit.models.micronet import DynamicShiftMax
+from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.fold_batchnorm import FoldBatchNorm
+from edgekit.rewrite.shift_max_from_producer import ConvShiftMax, ShiftMaxFromProducer
+from edgekit.rewrite.shift_max_static import ShiftMaxToStatic
+from edgekit.rewrite.verify import check_equivalent, op_census
+from rewrite_util import condition
+
+
+@pytest.mark.parametrize("cin,c,groups,g,k", [(8, 32, 4, 4, 2), (16, 24, 2, 6, 1), (12, 12, 1, 3, 2)])
+def test_grouped_conv_then_shift_max_uses_a_permuted_copy(cin, c, groups, g, k):
+    m = condition(nn.Sequential(nn.Conv2d(cin, c, 1, groups=groups, bias=False), nn.BatchNorm2d(c),
+                                DynamicShiftMax(c, 4, g, k=k)), fc_std=0.5)
+    shape = (cin, 8, 7)
+    m2 = copy.deepcopy(m)
+    ctx = RewriteContext(shape)
+    FoldBatchNorm().apply(m2, ctx)
+    ShiftMaxToStatic().apply(m2, ctx)
+    assert ShiftMaxFromProducer().apply(m2, ctx) == 1
+    assert isinstance(m2[0], ConvShiftMax)
+    assert check_equivalent(m, m2, shape) < 1e-5
+    census = op_census(m2, shape)
+    assert census.gathers == 0 and "slice" not in census.ops and "cat" not in census.ops
+    assert census.ops["convolution"] == 4  # conv, its permuted copy, two hyper-function convs
