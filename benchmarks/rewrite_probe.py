@@ -110,6 +110,23 @@ def tflite_runner(content: bytes, threads: int = 1):
     return run
 
 
+def openvino_runner(onnx_content: bytes, threads: int = 1):
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(_tmp_file(onnx_content, ".onnx"))
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+    req = compiled.create_infer_request()
+    x = np.random.randn(*compiled.input(0).shape).astype(np.float32)
+    return lambda: req.infer({0: x})
+
+
+def _tmp_file(content: bytes, suffix: str) -> str:
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as f:
+        f.write(content)
+    return f.name
+
+
 def compare(runners: dict, rounds: int = 21, iters: int = 20, warm: int = 30) -> dict:
     """Median ms per run; rounds alternate between runners so load drifts hit all alike."""
     for r in runners.values():
@@ -151,6 +168,7 @@ def main(argv=None):
     ap.add_argument("--variants", default="nofuse,fused")
     ap.add_argument("--no-tflite", action="store_true")
     ap.add_argument("--no-onnx", action="store_true")
+    ap.add_argument("--openvino", action="store_true", help="also OpenVINO (IR read from the ONNX export)")
     ap.add_argument("--rounds", type=int, default=21)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -166,6 +184,13 @@ def main(argv=None):
         result["ort_ms"] = ms
         result["ort_ratio"] = {k: ms[k] / ms["stock"] for k in ms}
         print(json.dumps({k: result[k] for k in ("onnx_census", "ort_ms", "ort_ratio")}, indent=1), flush=True)
+    if args.openvino:
+        models = {"stock": stock, **variants(stock, shape, names, "openvino")}
+        files = {k: to_onnx(m, shape) for k, m in models.items()}
+        ms = compare({k: openvino_runner(v) for k, v in files.items()}, rounds=args.rounds)
+        result["openvino_ms"] = ms
+        result["openvino_ratio"] = {k: ms[k] / ms["stock"] for k in ms}
+        print(json.dumps({k: result[k] for k in ("openvino_ms", "openvino_ratio")}, indent=1), flush=True)
     if not args.no_tflite:
         models = {"stock": stock, **variants(stock, shape, names, "tflite")}
         files = {}
