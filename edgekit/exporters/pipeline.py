@@ -15,7 +15,6 @@ knowledge here is the ANALYSES table (which module counts a format's graph).
 
 from __future__ import annotations
 
-import copy
 import importlib
 import re
 import time
@@ -132,8 +131,8 @@ def rewrite_model(model, card, target: str, verify: bool) -> tuple[object, list[
         if exc.name in ("edgekit.rewrite.pipeline", "edgekit.rewrite"):
             return model, [], "unavailable"
         raise
-    rewritten, log = rewrite_for_export(copy.deepcopy(model), input_shape=tuple(card.input_size), target=target,
-                                        verify=verify)
+    # The engine works on its own deep copy: `model` stays the untouched reference for parity.
+    rewritten, log = rewrite_for_export(model, input_shape=tuple(card.input_size), target=target, verify=verify)
     rewritten.eval()
     if getattr(rewritten, "card", None) is None:
         rewritten.card = card
