@@ -164,8 +164,6 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
 
     if method not in METHODS:
         raise EdgekitError(f"calibration method {method!r} is not offered by ai-edge-quantizer; use minmax")
-    if int8_io:
-        raise EdgekitError("--int8-io for tflite is not available in this build (ai-edge-quantizer keeps float I/O)")
     if calib is None or len(calib) == 0:
         raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
     check_max_drop(max_drop, eval_data)
@@ -186,10 +184,15 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     ref = tfl_predict(fp32, probe)[0]
     by_name = {L.name: L for L in layers}
 
+    io_ops = io_boundary_ops(fp32) if int8_io else []  # the ops next to the graph's input and output
+
     def make(names) -> "quantizer.Quantizer":
         qt = quantizer.Quantizer(bytearray(fp32))
         for n in sorted(names):
             qt.add_static_config(regex="^" + re.escape(n) + ";$", operation_name=by_name[n].op,
+                                 activation_num_bits=8, weight_num_bits=8)
+        for scope, op_name in io_ops:
+            qt.add_static_config(regex="^" + re.escape(scope) + "$", operation_name=op_name,
                                  activation_num_bits=8, weight_num_bits=8)
         return qt
 
@@ -200,12 +203,14 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
 
     def build(names: frozenset) -> bytes:
         if names not in built:
-            if not names:
+            if not names and not int8_io:
                 built[names] = fp32
             else:
                 with contextlib.redirect_stderr(io.StringIO()):  # per-tensor tqdm bars
                     res = make(names).quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
                 built[names] = bytes(res.quantized_model)
+                if int8_io:
+                    built[names] = strip_io_quantization(built[names])
         return built[names]
 
     def int8_set(prec, forced=()):
@@ -265,7 +270,8 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
         "tool": "ai-edge-quantizer static int8 (per-channel int8 weights, int8 activations), one recipe entry per layer",
         "calib_method": method,
         "calib_samples": int(len(calib)),
-        "int8_io": False,
+        "int8_io": int8_io,
+        **({"io": io_spec(final)} if int8_io else {}),
         "groups": {g: {"precision": precision[g], "reason": reasons[g]} for g in GROUPS if g in present},
         "layers": [asdict(L) for L in layers],
         "n_int8": sum(L.precision == "int8" for L in layers),
@@ -280,6 +286,73 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
         "seconds": round(time.perf_counter() - t0, 2),
     }
     return final, report
+
+
+def io_boundary_ops(content: bytes) -> list[tuple[str, str]]:
+    """(scope, op name) of the ops reading the graph input and writing the graph output: with
+    --int8-io they are quantized so the graph starts with a QUANTIZE and ends with a DEQUANTIZE."""
+    it = _interpreter(content)
+    tensors = {t["index"]: t["name"] for t in it.get_tensor_details()}
+    (din,), (dout,) = it.get_input_details(), it.get_output_details()
+    out = []
+    for op in it._get_ops_details():
+        if op["op_name"] == "DELEGATE":
+            continue
+        if din["index"] in op["inputs"] or dout["index"] in op["outputs"]:
+            out.append((";".join(tensors[o] for o in op["outputs"]) + ";", op["op_name"]))
+    return out
+
+
+def strip_io_quantization(content: bytes) -> bytes:
+    """Integer I/O: drop the QUANTIZE after the float input and the DEQUANTIZE before the float
+    output, so the graph takes and returns int8 tensors (their scale / zero point are in the file)."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    for buf in model.buffers or []:  # data stored after the flatbuffer (by offset): inline it again
+        if getattr(buf, "offset", 0) > 1:
+            buf.data = np.frombuffer(content[buf.offset:buf.offset + buf.size], dtype=np.uint8).copy()
+            buf.offset, buf.size = 0, 0
+    sg = model.subgraphs[0]
+
+    def code(op):
+        c = model.operatorCodes[op.opcodeIndex]
+        return max(c.builtinCode, c.deprecatedBuiltinCode)
+
+    remap, drop = {}, []
+    for op in sg.operators:
+        if code(op) == schema.BuiltinOperator.QUANTIZE and op.inputs[0] in sg.inputs:
+            remap[op.inputs[0]] = op.outputs[0]
+            drop.append(op)
+        elif code(op) == schema.BuiltinOperator.DEQUANTIZE and op.outputs[0] in sg.outputs:
+            remap[op.outputs[0]] = op.inputs[0]
+            drop.append(op)
+    missing = [t for t in list(sg.inputs) + list(sg.outputs) if t not in remap]
+    if missing:
+        raise EdgekitError("--int8-io: the quantized graph has no QUANTIZE/DEQUANTIZE at its input/output to remove "
+                           "(the first or last op could not be quantized)")
+    for t in list(sg.inputs) + list(sg.outputs):  # the float tensor must feed nothing else
+        users = [op for op in sg.operators if op not in drop and t in list(op.inputs)]
+        if users and t in sg.inputs:
+            raise EdgekitError("--int8-io: the float input also feeds float ops; it cannot become int8")
+    sg.operators = [op for op in sg.operators if op not in drop]
+    sg.inputs = [remap[t] for t in sg.inputs]
+    sg.outputs = [remap[t] for t in sg.outputs]
+    for sig in model.signatureDefs or []:
+        for t in list(sig.inputs) + list(sig.outputs):
+            t.tensorIndex = remap.get(t.tensorIndex, t.tensorIndex)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def io_spec(content: bytes) -> dict:
+    it = _interpreter(content)
+
+    def spec(d):
+        return {"name": d["name"], "dtype": np.dtype(d["dtype"]).name, "scale": float(d["quantization"][0]),
+                "zero_point": int(d["quantization"][1])}
+
+    return {"input": spec(it.get_input_details()[0]), "output": spec(it.get_output_details()[0])}
 
 
 def layer_errors(fp32: bytes, quantized: bytes, layers, probe) -> dict[str, dict]:

@@ -115,3 +115,23 @@ def test_bad_inputs(digits, fp32_onnx, tmp_path):
         quantize_onnx(fp32_onnx, tmp_path / "a.onnx", np.zeros((0, 3, 32, 32), np.float32))
     with pytest.raises(EdgekitError, match="names no quantizable layer"):
         quantize_onnx(fp32_onnx, tmp_path / "a.onnx", digits["calib"], keep_float=["nope"], search=False)
+
+
+@pytest.mark.slow
+def test_litert_int8_io(digits, fp32_tflite, tmp_path):
+    """--int8-io: the file takes and returns int8 (scale / zero point inside), accuracy still kept."""
+    from edgekit.analysis.accuracy import runner_predict
+    from edgekit.exporters.quantize_tflite import quantize_tflite
+    from edgekit.runtimes.base import open_runner
+
+    content, r = quantize_tflite(fp32_tflite, digits["calib"], int8_io=True, eval_data=(digits["x"], digits["y"]),
+                                 search=False)
+    assert r["int8_io"] and r["io"]["input"]["dtype"] == "int8" and r["io"]["output"]["dtype"] == "int8"
+    path = tmp_path / "io.tflite"
+    path.write_bytes(content)
+    runner = open_runner(path)
+    (spec,) = runner.inputs()
+    assert spec.dtype == "int8" and spec.quantization[0] == pytest.approx(r["io"]["input"]["scale"])
+    top1 = topk_accuracy(runner_predict(runner, digits["x"]), digits["y"]).top1
+    assert top1 == pytest.approx(r["accuracy"]["int8_top1"])
+    assert r["accuracy"]["fp32_top1"] - top1 <= BUDGET
