@@ -105,7 +105,7 @@ def plan_paths(targets: list[str], exporters: dict, stem: str, out) -> dict[str,
         suffixes = exporters[t].suffixes
         if main is not None:
             if main.suffix.lower() != suffixes[0]:
-                raise EdgekitError(f"-o {out}: a {t} export is a {suffixes[0]} file")
+                raise EdgekitError(f"-o {out}: --target {t} writes a {suffixes[0]} file")
             base = main.with_suffix("")
         else:
             base = out_dir / stem

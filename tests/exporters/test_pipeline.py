@@ -107,6 +107,19 @@ def test_rewritten_graph_has_no_gather_and_static_weights(exported):
     assert c["dynamic_weight_convs"] == 0
 
 
+def test_published_checkpoint_layout_exports_with_the_same_parity(weights, tmp_path):
+    """Saved the way the MicroNet release trains: DataParallel `module.` keys inside a training wrapper."""
+    state = torch.load(weights, weights_only=True)
+    published = tmp_path / "model_best.pth.tar"
+    torch.save({"epoch": 300, "arch": "micronet_m0", "state_dict": {f"module.{k}": v for k, v in state.items()},
+                "best_prec1": torch.tensor(46.6)}, published)
+    r = export_model("micronet-m0", "onnx", weights=published, input_size=SIZE, out=tmp_path / "out", n_parity=4)
+    meta = r.exports[0].meta
+    assert meta["parity"]["output_scale"] > 0.5  # the checkpoint's BatchNorm statistics were loaded
+    assert meta["parity"]["rel_max_abs_diff"] <= 1e-4 and meta["parity"]["top1_agreement"] == 1.0
+    assert meta["census"]["gather"] == 0 and meta["census"]["dynamic_weight_convs"] == 0
+
+
 def test_no_rewrite_exports_the_model_as_is(weights, tmp_path):
     r = export_model("micronet-m0", "onnx", weights=weights, input_size=SIZE, out=tmp_path, rewrite=False, n_parity=2)
     meta = r.exports[0].meta
@@ -173,7 +186,7 @@ def test_paths_and_names(tmp_path):
     assert plan_paths(["onnx"], ex, "m", tmp_path) == {"onnx": [tmp_path / "m.onnx"]}
     assert plan_paths(["onnx"], ex, "m", tmp_path / "x.onnx") == {"onnx": [tmp_path / "x.onnx"]}
     assert plan_paths(["onnx"], ex, "m", str(tmp_path / "new") + "/") == {"onnx": [tmp_path / "new" / "m.onnx"]}
-    with pytest.raises(EdgekitError, match="a onnx export is a .onnx file"):
+    with pytest.raises(EdgekitError, match="--target onnx writes a .onnx file"):
         plan_paths(["onnx"], {"onnx": ex["onnx"], "tflite": _Suffixes((".tflite",))}, "m", tmp_path / "x.tflite")
     with pytest.raises(EdgekitError, match="with --target all, -o takes a directory"):
         plan_paths(["onnx", "tflite"], {"onnx": ex["onnx"], "tflite": _Suffixes((".tflite",))}, "m",
