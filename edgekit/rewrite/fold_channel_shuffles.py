@@ -59,6 +59,9 @@ class FoldChannelShuffles:
         """Folds with and without Shift-Max relabelling on copies; keeps the cheaper result."""
         import copy
 
+        if not any(isinstance(m, (ChannelShuffle, PermuteChannels)) for m in model.modules()):
+            self.inserted, self.relabelled = [], 0
+            return 0
         trials = []
         for prefer_identity in (True, False):
             for relabel in (False, True):

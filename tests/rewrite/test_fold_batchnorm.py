@@ -53,3 +53,16 @@ def test_micronet_m0_all_batchnorms_folded():
     m2, n, diff = _fold(m, (3, 64, 64))
     assert n == 26 and diff < 1e-5
     assert not any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m2.modules())
+
+
+def test_batchnorm_after_dynamic_conv_folds_into_every_kernel():
+    from edgekit.models.dyconv import DynamicConv2d
+
+    for bias in (True, False):
+        m = nn.Sequential(DynamicConv2d(4, 8, 3, padding=1, bias=bias, k=4, temperature=2.0), nn.BatchNorm2d(8))
+        with torch.no_grad():
+            for p in m[0].attention.parameters():
+                p.normal_(0, 0.5)
+        condition(m)
+        m2, n, diff = _fold(m, (4, 9, 9))
+        assert n == 1 and diff < 1e-5 and isinstance(m2[1], nn.Identity)
