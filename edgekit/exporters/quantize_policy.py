@@ -50,32 +50,37 @@ def alternating_ms(calls: list[Callable[[], object]], rounds: int | None = None,
 
 
 def choose_groups(present, precision: dict, build: Callable[[dict], object], caller: Callable[[object], Callable],
-                  fidelity: Callable[[object], float], reasons: dict, trials: list, label: str = "") -> dict:
+                  fidelity: Callable[[object], float], reasons: dict, trials: list, label: str = "",
+                  passes: int = 2) -> dict:
     """Greedy flips over the groups present. For each flip the current and the flipped model are
     timed side by side (`caller(artifact)` gives a zero-argument inference call) and their logits
     compared with float (`fidelity(artifact)` → cosine)."""
     cur = build(precision)
     cur_cos = fidelity(cur)
-    for g in GROUPS:
-        if g not in present:
-            continue
-        flip = dict(precision, **{g: "float" if precision[g] == "int8" else "int8"})
-        new = build(flip)
-        cos = fidelity(new)
-        cur_ms, ms = alternating_ms([caller(cur), caller(new)])
-        trials.append({"groups": dict(flip), "ms": ms, "cosine": cos, "vs_ms": cur_ms, "vs_cosine": cur_cos,
-                       **({"variant": label} if label else {})})
-        faster = ms < FASTER * cur_ms and cos >= cur_cos - COS_TOLERANCE
-        more_accurate = flip[g] == "float" and cos > cur_cos + 1e-2 and ms <= cur_ms / FASTER
-        (a, ca), (b, cb) = ((ms, cos), (cur_ms, cur_cos)) if flip[g] == "int8" else ((cur_ms, cur_cos), (ms, cos))
-        numbers = f"measured side by side: int8 {a:.3f} ms / logits cos {ca:.4f} vs float {b:.3f} ms / cos {cb:.4f}"
-        if faster or more_accurate:
-            precision, cur, cur_cos = flip, new, cos
-            why = f"{flip[g]}: " + ("faster" if faster else "more accurate at no speed cost")
-        else:
-            lost = cos < cur_cos - COS_TOLERANCE
-            why = f"{precision[g]}: the other precision was not faster" + (" and lost accuracy" if lost else "")
-        reasons[g] = f"{why} ({numbers})"
+    for _ in range(passes):  # a second pass re-checks each group once the others have settled
+        changed = False
+        for g in GROUPS:
+            if g not in present:
+                continue
+            flip = dict(precision, **{g: "float" if precision[g] == "int8" else "int8"})
+            new = build(flip)
+            cos = fidelity(new)
+            cur_ms, ms = alternating_ms([caller(cur), caller(new)])
+            trials.append({"groups": dict(flip), "ms": ms, "cosine": cos, "vs_ms": cur_ms, "vs_cosine": cur_cos,
+                           **({"variant": label} if label else {})})
+            faster = ms < FASTER * cur_ms and cos >= cur_cos - COS_TOLERANCE
+            more_accurate = flip[g] == "float" and cos > cur_cos + 1e-2 and ms <= cur_ms / FASTER
+            (a, ca), (b, cb) = ((ms, cos), (cur_ms, cur_cos)) if flip[g] == "int8" else ((cur_ms, cur_cos), (ms, cos))
+            numbers = f"measured side by side: int8 {a:.3f} ms / logits cos {ca:.4f} vs float {b:.3f} ms / cos {cb:.4f}"
+            if faster or more_accurate:
+                precision, cur, cur_cos, changed = flip, new, cos, True
+                why = f"{flip[g]}: " + ("faster" if faster else "more accurate at no speed cost")
+            else:
+                lost = cos < cur_cos - COS_TOLERANCE
+                why = f"{precision[g]}: the other precision was not faster" + (" and lost accuracy" if lost else "")
+            reasons[g] = f"{why} ({numbers})"
+        if not changed:
+            break
     return precision
 
 
