@@ -35,6 +35,7 @@ def weights(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_export_json_then_refuse_then_force(weights, tmp_path):
     args = ["export", "micronet-m0", "--target", "onnx", "--input-size", SIZE, "--weights", weights,
             "--parity-inputs", 4]
