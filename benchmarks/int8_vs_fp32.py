@@ -11,7 +11,7 @@ For each model (BatchNorm statistics set from data, as after training) and runti
                  static_wi8_ai8 (every supported op) of the stock litert_torch.convert.
 All files of one model/runtime are timed in this one process with edgekit.runtimes.bench
 (interleaved blocks). Calibration: standard-normal NCHW inputs (no trained weights here, so no
-accuracy column; accuracy is checked on the trained digits fixture, printed at the end).
+accuracy column here; `--digits` prints the accuracy table of the trained digits fixture instead).
 The target is edgekit INT8 <= 0.7 x edgekit FP32. Numbers are printed as measured.
 """
 
@@ -115,6 +115,52 @@ def stock_int8(runtime: str, model, size: int, calib: np.ndarray, tmp: Path, nam
     return out
 
 
+def digits_accuracy(targets=("onnx", "openvino", "tflite"), calib_size: int = 256) -> int:
+    """End to end on the trained digits fixture: `export_model` FP32 and INT8 per target, then top-1 of
+    each file on its runtime over the 449 held-out digits (what `edgekit eval` reports)."""
+    import importlib.util
+
+    from edgekit.analysis.accuracy import runner_predict, topk_accuracy
+    from edgekit.calibration import load_calibration
+    from edgekit.exporters.pipeline import export_model
+    from edgekit.runtimes.base import open_runner
+
+    spec = importlib.util.spec_from_file_location("train", Path(__file__).resolve().parents[1] / "scripts" / "train_digits_fixture.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ek-digits-") as tmp:
+        tmp = Path(tmp)
+        f = train.train(tmp / "fixture")
+        print(f"fixture: micronet-m0 trained on digits, held-out top-1 {f['test_top1']:.2f}% in {f['seconds']} s",
+              file=sys.stderr, flush=True)
+        for target in targets:
+            top1 = {}
+            for precision in ("fp32", "int8"):
+                kw = dict(calib=f["train"], calib_size=calib_size) if precision == "int8" else {}
+                with quiet():
+                    res = export_model(f["model"], target, weights=f["weights"], input_size=f["input_size"],
+                                       precision=precision, out=tmp / f"{target}-{precision}", n_parity=2, **kw)
+                card = res.exports[0].meta.get("card")
+                from edgekit.models.card import Card
+
+                x, y = load_calibration(f["test"], Card.from_dict(card))
+                top1[precision] = topk_accuracy(runner_predict(open_runner(res.file), x), y).top1
+                if precision == "int8":
+                    q = res.exports[0].meta.get("quantization") or {}
+                    n_int8 = f"{q.get('n_int8')}/{(q.get('n_int8') or 0) + (q.get('n_float') or 0)}"
+            rows.append((target, top1["fp32"], top1["int8"], n_int8))
+            print(f"digits {target}: fp32 {top1['fp32']:.2f} int8 {top1['int8']:.2f} ({n_int8} layers int8)",
+                  file=sys.stderr, flush=True)
+    print(f"\nTrained digits fixture (micronet-m0, 32x32, 449 held-out digits), export_model end to end, "
+          f"{calib_size} calibration images from the training split\n")
+    print("| target | FP32 top-1 | INT8 top-1 | drop (pts) | within 0.5 | INT8 layers |")
+    print("|---|---:|---:|---:|---|---:|")
+    for target, a, b, n in rows:
+        print(f"| {target} | {a:.2f} | {b:.2f} | {a - b:.2f} | {'yes' if a - b <= 0.5 else 'NO'} | {n} |")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="micronet-m0,micronet-m1,micronet-m2,micronet-m3")
@@ -123,7 +169,10 @@ def main(argv=None) -> int:
     ap.add_argument("--calib", type=int, default=32)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--no-stock", action="store_true")
+    ap.add_argument("--digits", action="store_true", help="Only the accuracy table on the trained digits fixture.")
     args = ap.parse_args(argv)
+    if args.digits:
+        return digits_accuracy()
 
     import torch
 
