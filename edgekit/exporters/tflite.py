@@ -6,6 +6,11 @@
 - `fp16`: weights of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED stored as float16 with a
   DEQUANTIZE in front (ai-edge-quantizer's float-casting algorithm); XNNPACK folds those
   dequantizes at load time, so compute stays fp32 and the file is about half the size.
+- Max pooling with padding: litert-torch lowers it to PADV2 (pad with −inf) + MAX_POOL_2D, and
+  XNNPACK leaves PADV2 on the default kernels (a second partition, ResNet's stem). Before the
+  conversion each padded nn.MaxPool2d becomes an edge-replicating pad (slices + concat, all
+  delegated) and an unpadded pool: exact, because every window that reaches into the padding also
+  holds the edge value that is replicated there.
 - `int8`: the FP32 file is handed to `edgekit.exporters.quantize_tflite.quantize` (issue 5).
 - Metadata `edgekit` (JSON: the pipeline's `options.extra["metadata"]`, or model, card, precision,
   layout when called standalone) is embedded in the flatbuffer.
@@ -52,6 +57,58 @@ def nhwc_input(model):
             return self.inner(x.permute(0, 3, 1, 2))
 
     return ChannelsLastInput(model).eval()
+
+
+def _replicate_pad(x, p: int, dim: int):
+    import torch
+
+    n = x.shape[dim]
+    edge_lo, edge_hi = x.narrow(dim, 0, 1), x.narrow(dim, n - 1, 1)
+    return torch.cat([edge_lo] * p + [x] + [edge_hi] * p, dim=dim)
+
+
+def replicate_pad_max_pools(model):
+    """`model` with each padded nn.MaxPool2d as replicate-pad + unpadded pool (a copy; same outputs).
+
+    Returns (model, number replaced). Pools with dilation or ceil_mode are left alone.
+    """
+    import copy
+
+    from torch import nn
+
+    def eligible(m) -> bool:
+        if not isinstance(m, nn.MaxPool2d):
+            return False
+        pad = m.padding if isinstance(m.padding, tuple) else (m.padding, m.padding)
+        dil = m.dilation if isinstance(m.dilation, tuple) else (m.dilation, m.dilation)
+        return (any(pad) and dil == (1, 1) and not m.ceil_mode
+                and not m.return_indices)
+
+    if not any(eligible(m) for m in model.modules()):
+        return model, 0
+
+    class ReplicatePadMaxPool(nn.Module):
+        def __init__(self, pool: nn.MaxPool2d):
+            super().__init__()
+            self.pad = pool.padding if isinstance(pool.padding, tuple) else (pool.padding, pool.padding)
+            self.pool = nn.MaxPool2d(pool.kernel_size, pool.stride, 0)
+
+        def forward(self, x):
+            ph, pw = self.pad
+            if ph:
+                x = _replicate_pad(x, ph, 2)
+            if pw:
+                x = _replicate_pad(x, pw, 3)
+            return self.pool(x)
+
+    model = copy.deepcopy(model)
+    replaced = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if eligible(child):
+                setattr(parent, name, ReplicatePadMaxPool(child))
+                replaced += 1
+    return model, replaced
 
 
 def litert_convert(model, example) -> bytes:
@@ -112,7 +169,8 @@ class TFLiteExporter:
                                f"(choose from {', '.join(self.precisions)})")
         import torch
 
-        model = model.eval()
+        card = getattr(model, "card", None)
+        model, pools = replicate_pad_max_pools(model.eval())
         sample = example
         if options.nhwc:
             model = nhwc_input(model)
@@ -121,7 +179,6 @@ class TFLiteExporter:
         with torch.no_grad():
             content = litert_convert(model, sample)
         seconds = {"litert_torch_convert": time.perf_counter() - t0}
-        card = getattr(getattr(model, "inner", model), "card", None)
         layout = "nhwc" if options.nhwc else "nchw"
         meta = dict(options.extra.get("metadata") or {
             "model": getattr(card, "name", type(model).__name__),
@@ -158,6 +215,7 @@ class TFLiteExporter:
             "weights_dtype": {"fp16": "float16", "int8": "int8"}.get(options.precision, "float32"),
             "fp32_bytes": fp32_bytes,
             "metadata_embedded": embedded,
+            "max_pools_replicate_padded": pools,
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
         }
 
