@@ -23,8 +23,11 @@ from pathlib import Path
 from typing import Callable
 
 from edgekit import __version__
+from edgekit.artifact import sidecar_path, sidecar_text
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import EXPORTERS, ExportOptions, get_exporter
+from edgekit.exporters.report import render_report
+from edgekit.fileio import atomic_outputs, check_writable
 
 ALL_TARGETS = tuple(EXPORTERS)  # onnx, tflite, openvino
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -231,8 +234,6 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
 
     Returns an ExportResult; raises EdgekitError for user mistakes (nothing is written then).
     """
-    from edgekit.fileio import check_writable
-
     t_start = time.perf_counter()
     _validate(target, precision, opset, calib, int8_io, calib_method, n_parity)
     targets = list(ALL_TARGETS) if target == "all" else [target]
@@ -257,8 +258,6 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     if len(targets) > 1:
         base = plan[targets[0]][0]
         report_combined = base.with_name(base.name.rsplit(".", 1)[0] + ".report.md")
-    from edgekit.artifact import sidecar_path
-
     finals: list[Path] = []
     for t in targets:
         main = plan[t][0]
@@ -282,10 +281,6 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     calib_x, calib_extra = (None, {})
     if precision == "int8":
         calib_x, calib_extra = load_int8_data(calib, card, calib_size, max_drop)
-
-    from edgekit.artifact import sidecar_text
-    from edgekit.exporters.report import render_report
-    from edgekit.fileio import atomic_outputs
 
     result = ExportResult(model=card.name)
     metas: list[dict] = []
