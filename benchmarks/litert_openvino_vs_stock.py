@@ -149,25 +149,27 @@ def main(argv=None) -> int:
           f"{args.size}x{args.size}, median of {args.rounds} alternating blocks of {args.block} runs\n")
     print("LiteRT (XNNPACK)\n")
     print("| model | stock ms | edgekit ms | edgekit/stock | partitions stock → edgekit | default-kernel ops "
-          "| TRANSPOSE/RESHAPE/GATHER stock → edgekit | nodes | rel. diff vs PyTorch |")
-    print("|---|---:|---:|---:|---|---|---|---|---:|")
+          "| TRANSPOSE/RESHAPE/GATHER stock → edgekit | nodes | graph MAdds stock → edgekit | rel. diff vs PyTorch |")
+    print("|---|---:|---:|---:|---|---|---|---|---|---:|")
     for r in rows:
         s, e, ds, de = r["ct_s"], r["ct_e"], r["ct_s"]["delegate"], r["ct_e"]["delegate"]
         print(f"| {r['name']} | {r['ms']['litert stock']:.3f} | {r['ms']['litert edgekit']:.3f} | "
               f"{r['ms']['litert edgekit'] / r['ms']['litert stock']:.2f} | {ds['partitions']} → {de['partitions']} | "
               f"{ds['default_kernel_ops']} → {de['default_kernel_ops']} | "
               f"{s['transpose']}/{s['reshape']}/{s['gather']} → {e['transpose']}/{e['reshape']}/{e['gather']} | "
-              f"{s['nodes']} → {e['nodes']} | {r['diffs']['litert edgekit']:.1e} |")
+              f"{s['nodes']} → {e['nodes']} | {s['graph_madds'] / 1e6:.2f}M → {e['graph_madds'] / 1e6:.2f}M | "
+              f"{r['diffs']['litert edgekit']:.1e} |")
     print("\nOpenVINO (CPU plugin)\n")
     print("| model | stock ms | edgekit ms | edgekit/stock | Transpose/Reshape/Gather stock → edgekit | nodes | "
-          "rel. diff vs PyTorch |")
-    print("|---|---:|---:|---:|---|---|---:|")
+          "graph MAdds stock → edgekit | rel. diff vs PyTorch |")
+    print("|---|---:|---:|---:|---|---|---|---:|")
     for r in rows:
         s, e = r["co_s"], r["co_e"]
         print(f"| {r['name']} | {r['ms']['openvino stock']:.3f} | {r['ms']['openvino edgekit']:.3f} | "
               f"{r['ms']['openvino edgekit'] / r['ms']['openvino stock']:.2f} | "
               f"{s['transpose']}/{s['reshape']}/{s['gather']} → {e['transpose']}/{e['reshape']}/{e['gather']} | "
-              f"{s['nodes']} → {e['nodes']} | {r['diffs']['openvino edgekit']:.1e} |")
+              f"{s['nodes']} → {e['nodes']} | {s['graph_madds'] / 1e6:.2f}M → {e['graph_madds'] / 1e6:.2f}M | "
+              f"{r['diffs']['openvino edgekit']:.1e} |")
     print("\nConversion time (s)\n")
     print("| model | edgekit all three targets (rewrite+convert+parity+census) | tflite convert | openvino convert "
           "| onnx convert | stock litert_torch.convert | stock torch.onnx.export |")
