@@ -15,7 +15,6 @@ The report lists every layer, its precision, the reason and its error against fl
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -28,7 +27,8 @@ import numpy as np
 from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
 from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
-                                               initial_reasons, rank_by_added_error, verdict, alternating_ms)
+                                               initial_reasons, rank_by_added_error, verdict, alternating_ms,
+                                               annotate_layers)
 
 METHODS = ("minmax", "percentile", "entropy")
 WEIGHTED_OPS = ("Conv", "Gemm", "MatMul")
@@ -145,24 +145,6 @@ def _session(path, threads: int = 1):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def latency_ms(path, x: np.ndarray, runs: int = 60, repeats: int = 3) -> float:
-    """Best-of-`repeats` median single-thread latency of one sample, in ms."""
-    s = _session(path)
-    name = s.get_inputs()[0].name
-    feed = {name: x[:1]}
-    for _ in range(10):
-        s.run(None, feed)
-    best = float("inf")
-    for _ in range(repeats):
-        ts = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            s.run(None, feed)
-            ts.append(time.perf_counter() - t)
-        best = min(best, float(np.median(ts)))
-    return best * 1e3
 
 
 def predict(path, x: np.ndarray, outputs: list[str] | None = None) -> list[np.ndarray]:
@@ -386,18 +368,7 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
     chosen = int8_set(precision, forced)
     qdq = final if fmt != "qoperator" else q.build(chosen, "qdq_u8")
     errors = q.layer_errors(qdq)
-    for L in layers:
-        L.precision = "int8" if L.name in chosen else "float"
-        if L.name in keep_float:
-            L.reason = "float: asked for (keep_float)"
-        elif L.name in forced:
-            L.reason = f"float: among the most sensitive layers, needed for --max-drop {max_drop}"
-        else:
-            L.reason = f"{L.group} group, {reasons[L.group]}"
-        e, ei = errors.get(L.output), errors.get(L.inputs[0])
-        if e:
-            L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
-            L.added_error = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
+    annotate_layers(layers, chosen, keep_float, forced, reasons, errors, max_drop)
     import onnx
 
     onnx.save(onnx.load(str(final)), str(out_path))

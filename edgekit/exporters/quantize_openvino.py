@@ -22,7 +22,8 @@ from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
 from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
-                                               initial_reasons, rank_by_added_error, verdict, alternating_ms)
+                                               initial_reasons, rank_by_added_error, verdict, alternating_ms,
+                                               annotate_layers)
 
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")
 POOLS = ("ReduceMean", "AvgPool", "ReduceMax", "AdaptiveAvgPool")
@@ -105,35 +106,6 @@ def ov_predict(compiled, x: np.ndarray, outputs=None) -> list[np.ndarray]:
         r = req.infer({0: x[i:i + 1]})
         res.append([np.array(r[o]) for o in outs])
     return [np.concatenate([r[k] for r in res]) for k in range(len(outs))]
-
-
-def ov_latency_ms(compiled, x: np.ndarray, runs: int = 60, repeats: int = 3) -> float:
-    req = compiled.create_infer_request()
-    feed = {0: x[:1]}
-    for _ in range(10):
-        req.infer(feed)
-    best = float("inf")
-    for _ in range(repeats):
-        ts = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            req.infer(feed)
-            ts.append(time.perf_counter() - t)
-        best = min(best, float(np.median(ts)))
-    return best * 1e3
-
-
-@contextlib.contextmanager
-def _quiet_nncf():
-    from nncf.common.logging import nncf_logger
-
-    level = nncf_logger.level
-    nncf_logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        nncf_logger.setLevel(level)
 
 
 def _read(model_or_xml):
@@ -255,18 +227,7 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
 
     chosen = int8_set(precision, forced)
     errors = layer_errors(fp32, final, layers, probe)
-    for L in layers:
-        L.precision = "int8" if L.name in chosen else "float"
-        if L.name in keep_float:
-            L.reason = "float: asked for (keep_float)"
-        elif L.name in forced:
-            L.reason = f"float: among the most sensitive layers, needed for --max-drop {max_drop}"
-        else:
-            L.reason = f"{L.group} group, {reasons[L.group]}"
-        e, ei = errors.get(L.output), errors.get(L.inputs[0])
-        if e:
-            L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
-            L.added_error = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
+    annotate_layers(layers, chosen, keep_float, forced, reasons, errors, max_drop)
     final_c = _compile(final)
     fp32_ms, int8_ms = alternating_ms([caller(fp32), caller(final)], seconds=0.6) if search else (None, None)
     report = {

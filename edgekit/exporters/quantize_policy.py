@@ -121,3 +121,20 @@ def rank_by_added_error(layers, int8_names: set, errors: dict) -> list[str]:
         added = (1 - errors[L.output]["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
         scored.append((added, L.name))
     return [name for _, name in sorted(scored, reverse=True)]
+
+
+def annotate_layers(layers, chosen: set, keep_float: set, forced: list, reasons: dict, errors: dict, max_drop) -> None:
+    """Fill each layer's precision, the reason for it, and its error against float (cosine, max abs
+    error, and the error the layer adds on top of its input's)."""
+    for L in layers:
+        L.precision = "int8" if L.name in chosen else "float"
+        if L.name in keep_float:
+            L.reason = "float: asked for (keep_float)"
+        elif L.name in forced:
+            L.reason = f"float: among the most sensitive layers, needed for --max-drop {max_drop}"
+        else:
+            L.reason = f"{L.group} group, {reasons[L.group]}"
+        e, ei = errors.get(L.output), errors.get(L.inputs[0]) if L.inputs else None
+        if e:
+            L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
+            L.added_error = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)

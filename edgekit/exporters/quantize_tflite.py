@@ -21,7 +21,8 @@ from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
 from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
-                                               initial_reasons, rank_by_added_error, verdict, alternating_ms)
+                                               initial_reasons, rank_by_added_error, verdict, alternating_ms,
+                                               annotate_layers)
 
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 POOLS = ("MEAN", "AVERAGE_POOL_2D", "REDUCE_MAX")
@@ -134,22 +135,6 @@ def tfl_predict(content: bytes, x: np.ndarray, tensors: list[str] | None = None)
     return np.concatenate(logits), inter
 
 
-def tfl_latency_ms(content: bytes, x: np.ndarray, runs: int = 60, repeats: int = 3) -> float:
-    it = _interpreter(content)
-    _feed(it, x[:1])
-    for _ in range(10):
-        it.invoke()
-    best = float("inf")
-    for _ in range(repeats):
-        ts = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            it.invoke()
-            ts.append(time.perf_counter() - t)
-        best = min(best, float(np.median(ts)))
-    return best * 1e3
-
-
 def _match_layout(x: np.ndarray, shape) -> np.ndarray:
     shape = tuple(int(s) for s in shape)
     if x.ndim == 4 and tuple(x.shape[1:]) != shape[1:] and shape[1:] == (x.shape[2], x.shape[3], x.shape[1]):
@@ -252,18 +237,7 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
 
     chosen = int8_set(precision, forced)
     errors = layer_errors(fp32, final, layers, probe)
-    for L in layers:
-        L.precision = "int8" if L.name in chosen else "float"
-        if L.name in keep_float:
-            L.reason = "float: asked for (keep_float)"
-        elif L.name in forced:
-            L.reason = f"float: among the most sensitive layers, needed for --max-drop {max_drop}"
-        else:
-            L.reason = f"{L.group} group, {reasons[L.group]}"
-        e, ei = errors.get(L.output), errors.get(L.inputs[0])
-        if e:
-            L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
-            L.added_error = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
+    annotate_layers(layers, chosen, keep_float, forced, reasons, errors, max_drop)
     fp32_ms, int8_ms = alternating_ms([caller(fp32), caller(final)], seconds=0.6) if search else (None, None)
     report = {
         "runtime": "litert",
