@@ -148,11 +148,11 @@ def variants(model, shape, names, target):
     from edgekit.rewrite.shift_max_from_producer import ShiftMaxFromProducer
 
     out = {}
-    for name in names:  # "+"-joined options: fused, producer (e.g. "fused+producer"); "base" = defaults
+    for name in names:  # "+"-joined options: fused, producer, producerdw (through depthwise convs); "base" = defaults
         opts = set(name.split("+"))
         passes = [p for p in default_passes(target) if not isinstance(p, (FuseSeparableDepthwise, ShiftMaxFromProducer))]
-        if "producer" in opts:
-            passes.append(ShiftMaxFromProducer())
+        if "producer" in opts or "producerdw" in opts:
+            passes.append(ShiftMaxFromProducer(through_depthwise="producerdw" in opts))
         if "fused" in opts:
             passes.append(FuseSeparableDepthwise())
         if "base" in opts:
@@ -170,6 +170,7 @@ def main(argv=None):
     ap.add_argument("--no-onnx", action="store_true")
     ap.add_argument("--openvino", action="store_true", help="also OpenVINO (IR read from the ONNX export)")
     ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--out", help="also write the result JSON here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     shape = (3, args.size, args.size)
@@ -204,6 +205,9 @@ def main(argv=None):
         result["tflite_ratio"] = {k: ms[k] / ms["stock"] for k in ms}
         print(json.dumps({k: result[k] for k in ("tflite_convert_s", "tflite_census", "tflite_ms", "tflite_ratio")},
                          indent=1), flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
     return result
 
 

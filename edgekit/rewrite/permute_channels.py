@@ -10,7 +10,8 @@
     the NHWC view, (1, H·W, a, b) → (1, H·W, b, a), so the converter's layout transposes cancel
     against the neighbouring convolutions and one TRANSPOSE is left instead of three;
   - otherwise a 1×1 convolution with a 0/1 permutation matrix (exact: every output is one input
-    times 1 plus zeros), the costly last resort; its MAdds are reported like any conv's.
+    times 1 plus zeros), the costly last resort; its MAdds are reported like any conv's. For few
+    channels it is also the fastest form on LiteRT (see `conv_below`).
 """
 
 from __future__ import annotations
@@ -119,11 +120,16 @@ def _grid_transpose(x, grid, channels_last: bool):
 
 
 class PermuteChannels(nn.Module):
-    def __init__(self, perm: torch.Tensor, channels_last: bool = False):
+    """`conv_below`: use the 1×1 permutation conv instead of a transpose up to this many channels
+    (LiteRT: a 16-channel permutation at 56×56 took 46 µs as an XNNPACK TRANSPOSE, 9 µs as a conv)."""
+
+    def __init__(self, perm: torch.Tensor, channels_last: bool = False, conv_below: int = 0):
         super().__init__()
         perm = perm.clone().long()
         self.register_buffer("perm", perm, persistent=False)
         self.kind = realization(perm, channels_last)
+        if self.kind in ("transpose", "transpose2") and len(perm) <= conv_below:
+            self.kind = "conv"
         self.channels_last = channels_last
         self.runs = runs(perm)
         self.grids = [grid_of(perm, channels_last)] if self.kind == "transpose" else \

@@ -1,7 +1,10 @@
 """Dynamic Shift-Max whose shifted input comes from a permuted copy of the producing 1×1 conv.
 
-Matched: a 1×1 Conv2d (any groups, BatchNorm already folded) followed, with only identity-like
-modules between, by a `StaticShiftMax` (after the layout pass, so its shift is final).
+Matched: a 1×1 Conv2d (any groups, BatchNorm already folded) followed by a `StaticShiftMax` (after
+the layout pass, so its shift is final), with only static per-channel layers between: identity-like
+modules, ReLU/ReLU6, depthwise convs (one output per input channel, also fused separable ones).
+Those commute with a channel permutation once their per-channel weights are permuted too, so
+x̃ = chain(conv(u))[:, shift] = chain_shift(conv_shift(u)).
 Replaced: the conv and the Shift-Max become one `ConvShiftMax`: x = conv(u) as before, and
 x̃ = x[:, shift] computed directly as conv_s(u), a 1×1 conv whose weight rows are the conv's rows
 in shift order (written densely: a row keeps reading its own input group, and the rows of one
@@ -22,12 +25,47 @@ from edgekit.rewrite.chain import chains, is_passthrough
 from edgekit.rewrite.shift_max_static import StaticShiftMax
 
 
+PER_CHANNEL_ACTS = (nn.ReLU, nn.ReLU6, nn.Identity, nn.Dropout)
+
+
+def _is_depthwise(m) -> bool:
+    from edgekit.rewrite.fuse_separable_depthwise import SeparableFusedConv
+
+    conv = m.conv if isinstance(m, SeparableFusedConv) else m
+    return isinstance(conv, nn.Conv2d) and conv.groups == conv.in_channels == conv.out_channels
+
+
+def is_per_channel(m) -> bool:
+    return isinstance(m, PER_CHANNEL_ACTS) or (isinstance(m, nn.Sequential) and len(m) == 0) or _is_depthwise(m)
+
+
+@torch.no_grad()
+def permuted_copy(m: nn.Module, perm: torch.Tensor) -> nn.Module:
+    """The per-channel module m acting on x[:, perm] and giving m(x)[:, perm]."""
+    import copy
+
+    from edgekit.rewrite.fuse_separable_depthwise import SeparableFusedConv
+
+    out = copy.deepcopy(m)
+    conv = out.conv if isinstance(out, SeparableFusedConv) else out
+    if isinstance(conv, nn.Conv2d):
+        conv.weight.copy_(conv.weight[perm])
+        if conv.bias is not None:
+            conv.bias.copy_(conv.bias[perm])
+    if isinstance(out, SeparableFusedConv) and out.has_border:
+        out.border = out.border[:, perm].clone()
+    return out
+
+
 class ConvShiftMax(nn.Module):
-    def __init__(self, conv: nn.Conv2d, sm: StaticShiftMax):
+    def __init__(self, conv: nn.Conv2d, sm: StaticShiftMax, between: list[nn.Module] | None = None):
         super().__init__()
         c, k = sm.channels, sm.k
         self.channels, self.k = c, k
         self.conv = conv
+        between = [m for m in (between or []) if not isinstance(m, (nn.Identity, nn.Dropout, nn.Sequential))]
+        self.chain = nn.Sequential(*between)
+        self.chain_s = nn.Sequential(*[permuted_copy(m, sm.shift) for m in between])
         with torch.no_grad():
             g, cin = conv.groups, conv.in_channels
             bi, bo = cin // g, c // g
@@ -48,8 +86,8 @@ class ConvShiftMax(nn.Module):
             self.register_buffer("lo", lo.view(1, -1, 1, 1).clone(), persistent=False)
 
     def forward(self, u):
-        x = self.conv(u)
-        xs = self.conv_s(u)
+        x = self.chain(self.conv(u))
+        xs = self.chain_s(self.conv_s(u))
         h = torch.relu(self.conv1(x.mean((2, 3), keepdim=True)))
         coef = torch.clamp(self.conv2(h), 0.0, self.clip_max) + self.lo
         p = torch.split(coef, self.channels, dim=1)  # a_1, b_1(, a_2, b_2)
@@ -70,11 +108,18 @@ class ShiftMaxFromProducer:
     # so it keeps the cheaper-in-MAdds roll form there.
     PREFERRED = {"onnx": False, "tflite": True, "openvino": True}
 
+    THROUGH_DEPTHWISE = {"onnx": False, "tflite": False, "openvino": False}
+
+    def __init__(self, through_depthwise: bool | None = None):
+        self.through_depthwise = through_depthwise
+
     @classmethod
     def preferred(cls, target: str) -> bool:
         return cls.PREFERRED.get(target, False)
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
+        if self.through_depthwise is None:
+            self.through_depthwise = self.THROUGH_DEPTHWISE.get(ctx.target, False)
         changed = 0
         for chain in chains(model):
             for i, slot in enumerate(chain):
@@ -83,11 +128,14 @@ class ShiftMaxFromProducer:
                         and conv.padding in ((0, 0), 0) and conv.dilation == (1, 1)):
                     continue
                 j = i + 1
-                while j < len(chain) and is_passthrough(chain[j].module):
+                while j < len(chain) and (is_passthrough(chain[j].module) or
+                                          (self.through_depthwise and is_per_channel(chain[j].module))):
                     j += 1
                 if j < len(chain) and isinstance(chain[j].module, StaticShiftMax) \
                         and chain[j].module.channels == conv.out_channels:
-                    slot.replace(ConvShiftMax(conv, chain[j].module).eval())
-                    chain[j].replace(nn.Identity())
+                    between = [chain[t].module for t in range(i + 1, j)]
+                    slot.replace(ConvShiftMax(conv, chain[j].module, between).eval())
+                    for t in range(i + 1, j + 1):
+                        chain[t].replace(nn.Identity())
                     changed += 1
         return changed

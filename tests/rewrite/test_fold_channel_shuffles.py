@@ -58,6 +58,8 @@ def test_micronet_m0_keeps_shift_max_rolls_and_drops_all_shuffles():
     assert n == 24 and diff < 1e-5
     assert not any(isinstance(x, ChannelShuffle) for x in m2.modules())
     kinds = [x.kind for x in m2.modules() if isinstance(x, PermuteChannels)]
-    assert len(kinds) == 9 and "conv" not in kinds
+    assert len(kinds) == 10 and "conv" not in kinds  # one per grouped 1x1 conv + one before a Shift-Max
+    from edgekit.rewrite.shift_max_static import StaticShiftMax
+    assert [len(x.offsets) for x in m2.modules() if isinstance(x, StaticShiftMax)] == [2] * 15
     census = op_census(m2, (3, 64, 64))
     assert census.gathers == 0 and census.max_rank == 4

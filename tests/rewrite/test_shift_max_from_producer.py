@@ -28,3 +28,20 @@ def test_grouped_conv_then_shift_max_uses_a_permuted_copy(cin, c, groups, g, k):
     census = op_census(m2, shape)
     assert census.gathers == 0 and "slice" not in census.ops and "cat" not in census.ops
     assert census.ops["convolution"] == 4  # conv, its permuted copy, two hyper-function convs
+
+
+def test_through_relu6_and_depthwise_conv():
+    c = 24
+    m = condition(nn.Sequential(nn.Conv2d(8, c, 1, groups=2, bias=False), nn.BatchNorm2d(c), nn.ReLU6(),
+                                nn.Conv2d(c, c, 5, padding=2, groups=c, bias=False), nn.BatchNorm2d(c),
+                                DynamicShiftMax(c, 4, 6, k=2)), fc_std=0.5)
+    shape = (8, 9, 10)
+    m2 = copy.deepcopy(m)
+    ctx = RewriteContext(shape)
+    FoldBatchNorm().apply(m2, ctx)
+    ShiftMaxToStatic().apply(m2, ctx)
+    assert ShiftMaxFromProducer(through_depthwise=False).apply(copy.deepcopy(m2), ctx) == 0
+    assert ShiftMaxFromProducer(through_depthwise=True).apply(m2, ctx) == 1
+    assert check_equivalent(m, m2, shape) < 1e-5
+    census = op_census(m2, shape)
+    assert "slice" not in census.ops and "cat" not in census.ops and census.gathers == 0
