@@ -108,6 +108,8 @@ class ShiftMaxFromProducer:
     # so it keeps the cheaper-in-MAdds roll form there.
     PREFERRED = {"onnx": False, "tflite": True, "openvino": True}
 
+    # Through ReLU6 + depthwise (M3's Shift-Max layers): LiteRT on M3 1.32x stock vs 1.10x without
+    # (the copied depthwise convs cost more than the rolls they replace), so off everywhere.
     THROUGH_DEPTHWISE = {"onnx": False, "tflite": False, "openvino": False}
 
     def __init__(self, through_depthwise: bool | None = None):
