@@ -108,6 +108,19 @@ def ov_predict(compiled, x: np.ndarray, outputs=None) -> list[np.ndarray]:
     return [np.concatenate([r[k] for r in res]) for k in range(len(outs))]
 
 
+@contextlib.contextmanager
+def _quiet_nncf():
+    from nncf.common.logging import nncf_logger
+
+    level = nncf_logger.level
+    nncf_logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        nncf_logger.setLevel(level)
+
+
 def _read(model_or_xml):
     import openvino as ov
 
