@@ -1,6 +1,6 @@
 """Train a small MicroNet on scikit-learn's digits: the genuinely trained fixture for accuracy tests.
 
-    python scripts/train_digits_fixture.py OUT_DIR [--epochs 30] [--seed 0]
+    python scripts/train_digits_fixture.py OUT_DIR [--epochs 15] [--seed 0]
 
 Writes OUT_DIR/digits_m0.pth (a state_dict for `micronet-m0 --num-classes 10 --input-size 32`),
 OUT_DIR/digits_train.npz (calibration pool) and OUT_DIR/digits_test.npz (held out), each with
@@ -41,7 +41,7 @@ def split(n: int, seed: int, test_fraction: float = 0.25) -> tuple[np.ndarray, n
     return np.sort(perm[k:]), np.sort(perm[:k])
 
 
-def train(out_dir, epochs: int = 30, seed: int = 0, batch: int = 64) -> dict:
+def train(out_dir, epochs: int = 15, seed: int = 0, batch: int = 64) -> dict:
     import torch
     from torch import nn
 
@@ -96,7 +96,7 @@ def train(out_dir, epochs: int = 30, seed: int = 0, batch: int = 64) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir")
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     print(json.dumps(train(args.out_dir, epochs=args.epochs, seed=args.seed)))
