@@ -61,8 +61,12 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
 
 
 def load_model(source: str, weights: str | None = None, num_classes: int | None = None,
-               input_size: int | None = None, input_shape: str | tuple | None = None):
-    """The model and its card (also attached as `model.card`)."""
+               input_size: int | None = None, input_shape: str | tuple | None = None, condition: bool = True):
+    """The model and its card (also attached as `model.card`).
+
+    A zoo model without weights gets BatchNorm statistics from random data (`condition`), so
+    its outputs are O(1) like a trained model's; the card's `extra["weights"]` records it.
+    """
     if is_registered(source):
         model = create_model(source, weights=weights, num_classes=num_classes)
         card = model.card
@@ -98,5 +102,13 @@ def load_model(source: str, weights: str | None = None, num_classes: int | None 
         card = dataclasses.replace(card, input_size=shape, crop=shape[-1])
     if input_size is not None:
         card = card.with_input_size(input_size)
+    if condition and weights is None and is_registered(source):
+        import dataclasses
+
+        from edgekit.models.conditioning import condition_batchnorm
+
+        condition_batchnorm(model, card.input_size)
+        model.eval()
+        card = dataclasses.replace(card, extra={**card.extra, "weights": "random init; BatchNorm statistics from random data"})
     model.card = card
     return model, card
