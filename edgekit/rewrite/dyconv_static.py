@@ -20,6 +20,7 @@ from torch import nn
 
 from edgekit.models.dyconv import DynamicConv2d
 from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.pool import global_pool
 
 
 class DynamicConvBranches(nn.Module):
@@ -45,7 +46,7 @@ class DynamicConvBranches(nn.Module):
                 self.branches.append(conv)
 
     def forward(self, x):
-        h = torch.relu(self.att1(x.mean((2, 3), keepdim=True)))
+        h = torch.relu(self.att1(global_pool(x)))
         pi = torch.softmax(self.att2(h), dim=1)
         parts = torch.split(pi, 1, dim=1)
         out = self.branches[0](x) * parts[0]

@@ -18,6 +18,7 @@ from torch import nn
 
 from edgekit.models.dyrelu import DYReLU
 from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.pool import global_pool
 from edgekit.rewrite.fold_batchnorm import bn_affine, fold_affine_into
 
 
@@ -55,7 +56,7 @@ class StaticDYReLU(nn.Module):
                 self.register_buffer("shift", (init - lam).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x):
-        h = torch.relu(self.conv1(x.mean((2, 3), keepdim=True)))
+        h = torch.relu(self.conv1(global_pool(x)))
         coef = torch.sigmoid(self.conv2(h)) * self.scale + self.shift
         if self.variant == "C":
             z = self.spatial(x) / self.tau

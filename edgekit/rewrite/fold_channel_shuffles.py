@@ -59,21 +59,20 @@ class FoldChannelShuffles:
         self.inserted: list[str] = []
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
-        """Folds with and without Shift-Max relabelling on copies; keeps the cheaper result."""
+        """Folds with each choice (undo layouts early or late) on copies; keeps the cheapest result."""
         import copy
 
         if not any(isinstance(m, (ChannelShuffle, PermuteChannels)) for m in model.modules()):
-            self.inserted, self.relabelled = [], 0
+            self.inserted = []
             return 0
         trials = []
         for prefer_identity in (True, False):
             for undo in (False, True):
                 trial = copy.deepcopy(model)
-                self.relabel, self.prefer_identity, self.undo_before_shift_max = False, prefer_identity, undo
+                self.prefer_identity, self.undo_before_shift_max = prefer_identity, undo
                 removed = self._apply(trial, ctx)
-                trials.append((self.estimated_cost(trial), len(trials), removed, trial, list(self.inserted),
-                               self.relabelled))
-        cost, _, removed, best, self.inserted, self.relabelled = min(trials, key=lambda t: (t[0], t[1]))
+                trials.append((self.estimated_cost(trial), len(trials), removed, trial, list(self.inserted)))
+        cost, _, removed, best, self.inserted = min(trials, key=lambda t: (t[0], t[1]))
         for name, child in list(best.named_children()):
             setattr(model, name, child)
         return removed
@@ -89,14 +88,13 @@ class FoldChannelShuffles:
         return cost
 
     def _apply(self, model: nn.Module, ctx: RewriteContext) -> int:
-        self.removed, self.inserted, self.relabelled = 0, [], 0
+        self.removed, self.inserted = 0, []
         # Measured on LiteRT (XNNPACK), 1 thread: a channels-last grid transpose was no faster than
         # the NCHW-form one (16 ch at 56×56: 46 vs 27 µs; 32 at 28×28: 26 vs 24 µs), and a 1×1
         # permutation conv beat both for few channels (9 µs / 26 µs). So: NCHW form, conv ≤ 32 ch.
         self.channels_last = False
         self.conv_below = 32 if ctx.target == "tflite" else 0
         self.channels = _input_channels(model, ctx.input_shape)
-        self.next_shift_max = _next_shift_max(model)
         parts = [getattr(model, n, None) for n in ("features", "avgpool", "classifier")]
         if all(isinstance(p, nn.Module) for p in parts) and not isinstance(model, nn.Sequential):
             layout = None
@@ -198,27 +196,8 @@ class FoldChannelShuffles:
         return None
 
     def _conv(self, parent, key, conv: nn.Conv2d, layout):
-        out_layout, free_block = self._absorb_input(parent, key, conv, layout)
-        return self._choose_output_layout(conv, out_layout, free_block)
-
-    @torch.no_grad()
-    def _choose_output_layout(self, conv, out_layout, free_block):
-        """Reorder output channels inside the blocks the conv may freely reorder (rows that read the
-        same inputs) so that the Shift-Max right after it sees its shift as a single roll."""
-        sm = self.next_shift_max.get(id(conv)) if self.relabel else None
-        target = sm.single_roll_layout() if sm is not None and sm.channels == conv.out_channels else None
-        if target is None:
-            return out_layout
-        cout = conv.out_channels
-        current = out_layout if out_layout is not None else torch.arange(cout)
-        rows = inverse(current)[target]  # new row p = old row rows[p], so that current[rows] == target
-        if not bool((rows // free_block == torch.arange(cout) // free_block).all()):
-            return out_layout
-        conv.weight.data = conv.weight.data[rows].clone()
-        if conv.bias is not None:
-            conv.bias.data = conv.bias.data[rows].clone()
-        self.relabelled += 1
-        return None if _is_identity(target) else target
+        out_layout, _ = self._absorb_input(parent, key, conv, layout)
+        return out_layout
 
     def _absorb_input(self, parent, key, conv: nn.Conv2d, layout):
         """Make `conv` read the layout; returns (output layout, size of freely reorderable output blocks)."""
@@ -271,24 +250,6 @@ class FoldChannelShuffles:
             if block_order(layout[q], groups) is not None:
                 cands.append(q)
         return min(cands, key=lambda q: (realization_cost(q, channels_last), len(runs(q))))
-
-
-def _next_shift_max(model) -> dict[int, StaticShiftMax]:
-    """id(conv) → the StaticShiftMax it feeds directly (only element-wise layers between)."""
-    from edgekit.rewrite.chain import chains
-
-    found = {}
-    for chain in chains(model):
-        for i, slot in enumerate(chain):
-            if not isinstance(slot.module, nn.Conv2d):
-                continue
-            j = i + 1
-            while j < len(chain) and isinstance(chain[j].module, ELEMENTWISE) or (
-                    j < len(chain) and isinstance(chain[j].module, nn.Sequential) and len(chain[j].module) == 0):
-                j += 1
-            if j < len(chain) and isinstance(chain[j].module, StaticShiftMax):
-                found[id(slot.module)] = chain[j].module
-    return found
 
 
 @torch.no_grad()

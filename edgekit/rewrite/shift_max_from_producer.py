@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.pool import global_pool
 from edgekit.rewrite.chain import chains, is_passthrough
 from edgekit.rewrite.shift_max_static import StaticShiftMax
 
@@ -88,7 +89,7 @@ class ConvShiftMax(nn.Module):
     def forward(self, u):
         x = self.chain(self.conv(u))
         xs = self.chain_s(self.conv_s(u))
-        h = torch.relu(self.conv1(x.mean((2, 3), keepdim=True)))
+        h = torch.relu(self.conv1(global_pool(x)))
         coef = torch.clamp(self.conv2(h), 0.0, self.clip_max) + self.lo
         p = torch.split(coef, self.channels, dim=1)  # a_1, b_1(, a_2, b_2)
         out = x * p[0] + xs * p[1]

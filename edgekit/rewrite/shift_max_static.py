@@ -23,6 +23,7 @@ from torch import nn
 
 from edgekit.models.micronet import DynamicShiftMax
 from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.pool import global_pool
 
 
 def shift_offsets(shift: torch.Tensor) -> list[int]:
@@ -65,34 +66,6 @@ class StaticShiftMax(nn.Module):
         out = cls(c, k, conv1, w.to(f), b.to(f), lo.to(f), hi.to(f), m.index.clone())
         out.groups = m.groups
         return out
-
-    def single_roll_layout(self) -> torch.Tensor | None:
-        """A channel layout T (position i holds channel T[i]) in which the shift is ONE roll.
-
-        The shift's cycles all have the same length L (for the two-level shift of G groups of gc:
-        gcd(G, gc) cycles of length lcm(G, gc)); laying the m = C / L cycles out interleaved,
-        position r + m·j holding the j-th element of cycle r, makes it a roll by m.
-        """
-        c = self.channels
-        shift = self.shift
-        seen = torch.zeros(c, dtype=torch.bool)
-        cycles = []
-        for start in range(c):
-            if seen[start]:
-                continue
-            cyc, i = [], start
-            while not seen[i]:
-                seen[i] = True
-                cyc.append(i)
-                i = int(shift[i])
-            cycles.append(cyc)
-        if len({len(cy) for cy in cycles}) != 1:
-            return None
-        m = len(cycles)
-        layout = torch.tensor([cycles[p % m][p // m] for p in range(c)])
-        inv = torch.empty_like(layout)
-        inv[layout] = torch.arange(c)
-        return layout if shift_offsets(inv[self.shift[layout]]) == [m] else None
 
     @torch.no_grad()
     def _build(self) -> None:
@@ -141,7 +114,7 @@ class StaticShiftMax(nn.Module):
 
     def forward(self, x):
         c = self.channels
-        h = torch.relu(self.conv1(x.mean((2, 3), keepdim=True)))
+        h = torch.relu(self.conv1(global_pool(x)))
         coef = torch.clamp(self.conv2(h), 0.0, self.clip_max) + self.lo
         if self.form == "stacked":
             return self._stacked(x, coef)

@@ -47,12 +47,3 @@ def test_conjugated_by_a_layout_acts_on_permuted_channels(k):
         ref = m(x)[:, layout]
         out = s(x[:, layout])
     assert (ref - out).abs().max() / ref.abs().max() < 1e-5
-
-
-def test_single_roll_layout_makes_one_offset():
-    s = StaticShiftMax.from_dynamic(_dsm(32, 4, 2)[0])
-    layout = s.single_roll_layout()
-    s.permute_channels(layout)
-    assert s.offsets == [4]  # gcd(G=4, gc=8) interleaved cycles: a roll by 4
-    x = torch.randn(1, 32, 3, 3)
-    assert torch.equal(x[:, s.shift], torch.roll(x, -4, dims=1))
