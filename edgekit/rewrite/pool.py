@@ -9,6 +9,7 @@ uses is kept.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 FORM = {"value": "gap"}  # "gap" | "mean"
@@ -18,3 +19,14 @@ def global_pool(x):
     if FORM["value"] == "mean":
         return x.mean((2, 3), keepdim=True)
     return F.adaptive_avg_pool2d(x, 1)
+
+
+def hyper_coefficients(m, x):
+    """Shift-Max coefficients, (1, n, 1, 1): pool → conv1 → ReLU → conv2 → clip(0, width) + lo.
+
+    4-D throughout. A 2-D variant (Gemm on the (1, C) vector, as the stock export has) measured
+    0.988x vs 0.996x of stock on onnxruntime for M0 (noise level) and would cost LiteRT layout
+    transposes, so there is only this one.
+    """
+    h = torch.relu(m.conv1(global_pool(x)))
+    return torch.clamp(m.conv2(h), 0.0, m.clip_max) + m.lo

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from edgekit.rewrite.base import RewriteContext
-from edgekit.rewrite.pool import global_pool
+from edgekit.rewrite.pool import hyper_coefficients
 from edgekit.rewrite.chain import chains, is_passthrough
 from edgekit.rewrite.shift_max_static import StaticShiftMax
 
@@ -89,8 +89,7 @@ class ConvShiftMax(nn.Module):
     def forward(self, u):
         x = self.chain(self.conv(u))
         xs = self.chain_s(self.conv_s(u))
-        h = torch.relu(self.conv1(global_pool(x)))
-        coef = torch.clamp(self.conv2(h), 0.0, self.clip_max) + self.lo
+        coef = hyper_coefficients(self, x)
         p = torch.split(coef, self.channels, dim=1)  # a_1, b_1(, a_2, b_2)
         out = x * p[0] + xs * p[1]
         if self.k == 2:

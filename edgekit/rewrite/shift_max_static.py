@@ -23,7 +23,7 @@ from torch import nn
 
 from edgekit.models.micronet import DynamicShiftMax
 from edgekit.rewrite.base import RewriteContext
-from edgekit.rewrite.pool import global_pool
+from edgekit.rewrite.pool import hyper_coefficients
 
 
 def shift_offsets(shift: torch.Tensor) -> list[int]:
@@ -114,8 +114,7 @@ class StaticShiftMax(nn.Module):
 
     def forward(self, x):
         c = self.channels
-        h = torch.relu(self.conv1(global_pool(x)))
-        coef = torch.clamp(self.conv2(h), 0.0, self.clip_max) + self.lo
+        coef = hyper_coefficients(self, x)
         if self.form == "stacked":
             return self._stacked(x, coef)
         parts = torch.split(coef, c, dim=1)
