@@ -2,7 +2,7 @@
 
 Convolutions and linears are the INT8 candidates; the dynamic parts (the hyper-function heads of
 Dynamic Shift-Max / DY-ReLU / DY-Conv attention, found from the graph's structure: weighted ops
-fed by a global pool before the network's last pool) start in float. Then, on this CPU, with
+fed by a global pool whose result multiplies a feature map) start in float. Then, on this CPU, with
 onnxruntime at 1 thread:
   1. the quantized format (QDQ with int8 or uint8 activations, or QOperator) is the fastest one;
   2. each group of layers (dense / grouped 1x1 / depthwise convs, classifier, dynamic heads) is
@@ -85,7 +85,8 @@ def onnx_layers(model) -> list[Layer]:
             pooled_t.update(n.output)
     pooled = {id(n): n.input[0] in pooled_t for n in weighted}
 
-    def pool_downstream(n) -> bool:
+    def modulates(n) -> bool:
+        """Its pooled result meets a feature map (x·a + x̃·b, x·attention): a dynamic head, not the classifier."""
         seen, stack = set(), list(n.output)
         while stack:
             t = stack.pop()
@@ -93,9 +94,9 @@ def onnx_layers(model) -> list[Layer]:
                 continue
             seen.add(t)
             for c in consumers.get(t, []):
-                if c.op_type in POOL_OPS:
+                if any(i and i not in inits and i not in consts and i not in pooled_t for i in c.input):
                     return True
-                stack.extend(c.output)
+                stack.extend(o for o in c.output if o in pooled_t)
         return False
 
     def tensor(name):
@@ -106,7 +107,7 @@ def onnx_layers(model) -> list[Layer]:
     layers = []
     for n in weighted:
         if pooled[id(n)]:
-            group = "dynamic" if pool_downstream(n) else "classifier"
+            group = "dynamic" if modulates(n) else "classifier"
         elif n.op_type == "Conv":
             w = tensor(weight_of(n))
             g = next((a.i for a in n.attribute if a.name == "group"), 1)

@@ -1,7 +1,7 @@
 """INT8 for OpenVINO: NNCF post-training quantization with each layer's precision decided by measurement.
 
 Same policy as the other targets (edgekit.exporters.quantize_policy): convolutions and linears are
-INT8 candidates, the dynamic heads (weighted ops fed by a global pool before the last pool) start
+INT8 candidates, the dynamic heads (weighted ops fed by a global pool whose result multiplies a feature map) start
 in float through NNCF's ignored scope, and groups flip when OpenVINO at 1 thread measures the other
 precision faster or more accurate. Layers are found from the ov.Model's structure, so this works on
 an IR converted from ONNX or from PyTorch alike.
@@ -53,7 +53,8 @@ def ov_layers(model) -> list[Layer]:
         for i in op.inputs():
             consumers.setdefault(id_of(i.get_source_output().get_node()), []).append(op)
 
-    def pool_downstream(op) -> bool:
+    def modulates(op) -> bool:
+        """Its pooled result meets a feature map: a dynamic head, not the classifier."""
         seen, stack = set(), [op]
         while stack:
             n = stack.pop()
@@ -61,9 +62,11 @@ def ov_layers(model) -> list[Layer]:
                 if id_of(c) in seen:
                     continue
                 seen.add(id_of(c))
-                if c.get_type_name() in POOLS:
+                data = [i.get_source_output() for i in c.inputs() if not _const_source(i.get_source_output())]
+                if any(id_of(d.get_node()) not in pooled for d in data):
                     return True
-                stack.append(c)
+                if id_of(c) in pooled:
+                    stack.append(c)
         return False
 
     layers = []
@@ -73,7 +76,7 @@ def ov_layers(model) -> list[Layer]:
             continue
         src = op.input(0).get_source_output().get_node()
         if id_of(src) in pooled:
-            group = "dynamic" if pool_downstream(op) else "classifier"
+            group = "dynamic" if modulates(op) else "classifier"
         elif kind == "GroupConvolution":
             shape = list(op.input(1).get_partial_shape().to_shape())  # G, Cout/G, Cin/G, kh, kw
             group = "conv:depthwise" if shape[2] == 1 else "conv:grouped"

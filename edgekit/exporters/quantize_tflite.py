@@ -58,7 +58,8 @@ def tflite_layers(content: bytes) -> list[Layer]:
         for i in op["inputs"]:
             consumers.setdefault(i, []).append(op)
 
-    def pool_downstream(op) -> bool:
+    def modulates(op) -> bool:
+        """Its pooled result meets a feature map: a dynamic head, not the classifier."""
         seen, stack = set(), list(op["outputs"])
         while stack:
             t = stack.pop()
@@ -66,9 +67,9 @@ def tflite_layers(content: bytes) -> list[Layer]:
                 continue
             seen.add(t)
             for c in consumers.get(t, []):
-                if c["op_name"] in POOLS:
+                if any(i >= 0 and not const(i) and i not in pooled for i in c["inputs"]):
                     return True
-                stack.extend(c["outputs"])
+                stack.extend(o for o in c["outputs"] if o in pooled)
         return False
 
     layers = []
@@ -78,7 +79,7 @@ def tflite_layers(content: bytes) -> list[Layer]:
             continue
         x = op["inputs"][0]
         if x in pooled:
-            group = "dynamic" if pool_downstream(op) else "classifier"
+            group = "dynamic" if modulates(op) else "classifier"
         elif kind == "DEPTHWISE_CONV_2D":
             group = "conv:depthwise"
         elif kind == "CONV_2D":
