@@ -1,7 +1,11 @@
 """Equivalence proof and op census used by every rewrite pass, its tests, and the exporters.
 
 `check_equivalent` runs both models on the same random batch-1 inputs and compares outputs
-relative to the reference output's scale. `op_census` records the aten ops one forward pass
+relative to the reference output's scale. The bound is `tol` (1e-5), or twice the reference's own
+float32 rounding error (its float32 output against its float64 output on the same inputs) when
+that is larger: some deep models are that sensitive (MobileNetV2-DY-ReLU at 64×64 with data-set
+BatchNorm statistics: 1.03e-5 between its own float32 and float64 outputs), and BatchNorm folding
+has to round the folded weights to float32, so no exact rewrite could meet 1e-5 there. `op_census` records the aten ops one forward pass
 executes (so Python-level indexing like `x[:, idx]` shows up as `index`) and the largest tensor
 rank seen, which is how "no gather, no 5-D tensor" is checked.
 """
@@ -44,8 +48,27 @@ def check_equivalent(a: nn.Module, b: nn.Module, input_shape, n: int = 4, tol: f
             raise EdgekitError("rewritten model produced non-finite outputs; re-run with --no-rewrite and report it")
         worst = max(worst, diff / scale if scale > 0 else diff)
     if worst > tol:
-        raise EdgekitError(f"rewritten model differs from the original by {worst:.3g} x output scale "
-                           f"(tolerance {tol:g}); export with --no-rewrite and report the model")
+        noise = float32_noise(a, shape, n, seed)
+        if worst > 2 * noise:
+            raise EdgekitError(f"rewritten model differs from the original by {worst:.3g} x output scale "
+                               f"(tolerance {max(tol, 2 * noise):.3g}); export with --no-rewrite and report the model")
+    return worst
+
+
+@torch.no_grad()
+def float32_noise(model: nn.Module, input_shape, n: int = 4, seed: int = 0) -> float:
+    """Max |model_fp32(x) − model_fp64(x)| / max |model_fp64(x)| on the same inputs as check_equivalent."""
+    import copy
+
+    gen = torch.Generator().manual_seed(seed)
+    shape = _batch1(input_shape)
+    m64 = copy.deepcopy(model).double()
+    worst = 0.0
+    for _ in range(n):
+        x = torch.randn(shape, generator=gen)
+        y32, y64 = model(x.clone()).double(), m64(x.double())
+        scale = float(y64.abs().max())
+        worst = max(worst, float((y32 - y64).abs().max()) / scale if scale > 0 else 0.0)
     return worst
 
 

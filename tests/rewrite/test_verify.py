@@ -43,3 +43,15 @@ def test_census_flags_computed_conv_weights():
     from edgekit.models.dyconv import DynamicConv2d
 
     assert op_census(DynamicConv2d(8, 8, 3, padding=1).eval(), (8, 10, 10)).dynamic_conv_weights == 1
+
+
+def test_tolerance_widens_only_to_the_models_own_float32_noise():
+    from edgekit.rewrite.verify import float32_noise
+
+    a = _net()
+    assert float32_noise(a, (3, 16, 16)) < 1e-6  # a shallow net: the bound stays 1e-5
+    b = copy.deepcopy(a)
+    with torch.no_grad():
+        b[3].bias.add_(1e-4)
+    with pytest.raises(EdgekitError, match=r"tolerance 1e-05"):
+        check_equivalent(a, b, (3, 16, 16))
