@@ -10,10 +10,21 @@ channel i belongs to output channel o's group g(o), and exactly 0 elsewhere; sam
 padding. Exact: the extra products are x·0 (float32 adds of +0.0 do not change a sum).
 Costs MAdds: × groups on each matched conv (reported by the pipeline as rewrite overhead).
 
-Measured (benchmarks/densify_probe.py, micronet-m0 at 224, 1 thread, one process, alternating
-rounds, rewritten model vs rewritten + this pass, exported by the edgekit exporters):
-see `MEASURED` below. Not enabled by default for any target unless a row there says it won by ≥ 5 %
-in two repeated comparisons.
+Measured, NOT faster: not in any target's default passes (bar: ≥ 5 % in two repeated comparisons).
+benchmarks/densify_probe.py, 224, 1 thread, edgekit exporters (opset 18 fp32), one process,
+alternating rounds; ratio = (rewrite + this pass) / rewrite, median ms, per repeat:
+  M0 onnxruntime: N=768 (3 convs) 1.003/1.006/1.006, N=2048 (5) 1.008/1.010/1.009/1.011/1.010,
+                  N=4096 (6) 0.997/1.011/1.011/1.011/1.012, all 10: 1.039/1.038 → slower.
+  M0 LiteRT:      N=768 0.966/0.980/0.983, N=2048 0.968/0.973/0.979/0.977/0.983,
+                  N=4096 0.889/0.987/0.977/0.976/0.984, all 10: 0.991/1.015.
+                  Control (a variant identical to the rewrite): 0.982/0.992, so ~2 % is order/noise.
+  M1 onnxruntime: N=2048 0.983/1.037, N=4096 0.997/1.004, N=16384 0.992/1.054.
+  M1 LiteRT:      N=2048 0.947/0.956, N=4096 0.939/0.971, N=16384 0.963/0.974.
+Conv MAdds on M0 (onnx rewrite): 3.49 M → 4.03 M (N=768), 4.48 M (2048), 5.18 M (4096), 8.94 M (all).
+Stem: MicroNet's stem (1,3) conv is depthwise with multiplier 2-3 (groups == in_channels), which
+this pass skips; densified by hand it measured 0.996/0.998 on onnxruntime (M0), and on LiteRT the
+separable fusion already makes the stem one dense 3×3 conv. MicroNet M0-M3 have no other grouped
+non-1×1 non-depthwise conv after the default passes.
 """
 
 from __future__ import annotations
@@ -22,10 +33,6 @@ import torch
 from torch import nn
 
 from edgekit.rewrite.base import RewriteContext
-
-# Filled from benchmarks/densify_probe.py runs; ratio = densified / current rewrite (median ms).
-MEASURED: dict[str, str] = {}
-
 
 def is_grouped_pointwise(m: nn.Module, pointwise_only: bool = True) -> bool:
     return (type(m) is nn.Conv2d and m.groups > 1 and m.groups != m.in_channels
