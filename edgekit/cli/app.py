@@ -7,8 +7,13 @@ modules import heavy libraries (torch, runtimes) inside the command, never at im
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import os
 import sys
+import tempfile
+import warnings
 
 import typer
 
@@ -59,10 +64,62 @@ _OPTIONAL_DEPS = {"torch": "export", "onnx": "export", "onnxscript": "export", "
                   "onnxruntime": "onnxruntime", "ai_edge_litert": "litert", "openvino": "openvino"}
 
 
+_NOISY_LOGGERS = ("torch", "torchao", "absl", "nncf", "litert_torch", "ai_edge_quantizer", "onnxscript", "tensorflow")
+
+
+@contextlib.contextmanager
+def _quiet_libraries():
+    """Keep converter chatter (C++ log lines, deprecation warnings) off the user's terminal.
+
+    Native code writes to file descriptor 2, which goes to a temporary log for the duration of the
+    command; Python's sys.stderr (edgekit's own messages, progress bars) keeps the real terminal.
+    The log is replayed when the command crashes, and EDGEKIT_DEBUG=1 turns all of this off.
+    """
+    if os.environ.get("EDGEKIT_DEBUG"):
+        yield
+        return
+    for var, value in (("TF_CPP_MIN_LOG_LEVEL", "2"), ("GLOG_minloglevel", "2")):
+        os.environ.setdefault(var, value)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(torch|torchao|onnxscript|nncf|litert_torch)")
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        sys.stderr.flush()
+        real_fd = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded use): nothing to redirect
+        yield
+        return
+    log = tempfile.TemporaryFile()
+    saved = sys.stderr
+    sys.stderr = os.fdopen(real_fd, "w", buffering=1, encoding=getattr(saved, "encoding", None) or "utf-8",
+                           errors="replace")
+    os.dup2(log.fileno(), 2)
+    crashed = False
+    try:
+        yield
+    except BaseException as exc:
+        crashed = not isinstance(exc, (EdgekitError, SystemExit, KeyboardInterrupt))
+        raise
+    finally:
+        sys.stderr.flush()
+        os.dup2(real_fd, 2)
+        if crashed:
+            log.seek(0)
+            tail = log.read()[-20000:].decode("utf-8", "replace")
+            if tail.strip():
+                sys.stderr.write("--- native log of the failed command ---\n" + tail + "\n")
+                sys.stderr.flush()
+        sys.stderr = saved
+        log.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one line on stderr and exit code 2."""
     try:
-        app(args=argv, prog_name="edgekit")
+        with _quiet_libraries():
+            app(args=argv, prog_name="edgekit")
     except EdgekitError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
