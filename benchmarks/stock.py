@@ -1,0 +1,114 @@
+"""What "stock" means in every benchmark: what a user gets from each ecosystem's own tool on the
+unmodified model, with default settings. One definition, imported by every script here.
+
+- ONNX: `torch.onnx.export(model, x, path)` with torch's defaults (static shapes, batch 1).
+- LiteRT: `litert_torch.convert(model, (x,))`.
+- OpenVINO: the stock ONNX file, read by OpenVINO (what `ov.convert_model("m.onnx")` sees).
+- INT8: onnxruntime `quantize_static` (QDQ, per-channel) of the stock ONNX; NNCF `quantize` of
+  the stock OpenVINO model; ai-edge-quantizer's static int8 recipe on the stock .tflite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence converter chatter (Python warnings, logging, stdout) for a benchmark table."""
+    logging.disable(logging.WARNING)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def reference_model(name: str, size: int, seed: int = 0):
+    """The zoo model, seeded, with BatchNorm statistics from data (as after training), eval mode."""
+    import torch
+
+    from edgekit.models.source import load_model
+
+    torch.manual_seed(seed)
+    model, _ = load_model(name, input_size=size)
+    return model
+
+
+def save_weights(model, path: Path) -> Path:
+    """So edgekit's export of `name` uses exactly the weights the stock paths see."""
+    import torch
+
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def stock_onnx(model, size: int, path: Path) -> Path:
+    import torch
+
+    with quiet(), torch.no_grad():
+        torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path))
+    return path
+
+
+def stock_tflite(model, size: int, path: Path) -> Path:
+    import torch
+
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    import litert_torch
+
+    with quiet(), torch.no_grad():
+        path.write_bytes(bytes(litert_torch.convert(model, (torch.zeros(1, 3, size, size),)).model_content()))
+    return path
+
+
+def stock_int8(runtime: str, model, size: int, calib: np.ndarray, tmp: Path, name: str) -> Path:
+    """The stock INT8 path of `runtime` ("onnxruntime" | "openvino" | "litert")."""
+    if runtime == "onnxruntime":
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.items = iter([{"input": calib[i:i + 1]} for i in range(len(calib))])
+
+            def get_next(self):
+                return next(self.items, None)
+
+        src = stock_onnx(model, size, tmp / f"{name}-stock-q.onnx")
+        out = tmp / f"{name}-stock-int8.onnx"
+        with quiet():
+            quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
+        return out
+    if runtime == "openvino":
+        import nncf
+        import openvino as ov
+
+        src = stock_onnx(model, size, tmp / f"{name}-stock-ov.onnx")
+        with quiet():
+            q = nncf.quantize(ov.convert_model(str(src)), nncf.Dataset([calib[i:i + 1] for i in range(len(calib))]),
+                              subset_size=len(calib))
+        out = tmp / f"{name}-stock-int8.xml"
+        ov.save_model(q, str(out), compress_to_fp16=False)
+        return out
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import quantizer, recipe
+
+    fp32 = stock_tflite(model, size, tmp / f"{name}-stock-q.tflite").read_bytes()
+    with quiet():
+        qt = quantizer.Quantizer(bytearray(fp32), recipe.static_wi8_ai8())
+        it = Interpreter(model_content=fp32)
+        key = next(iter(it.get_signature_list()))
+        in_name = it.get_signature_list()[key]["inputs"][0]
+        cal = qt.calibrate({key: [{in_name: calib[i:i + 1]} for i in range(len(calib))]}, num_threads=1)
+        content = bytes(qt.quantize(cal, enable_progress_bar=False, enable_progress_report=False).quantized_model)
+    out = tmp / f"{name}-stock-int8.tflite"
+    out.write_bytes(content)
+    return out
