@@ -44,8 +44,6 @@ class Preprocess:
 
     def image(self, img) -> np.ndarray:
         """A PIL image → (C, H, W) float32."""
-        from PIL import Image
-
         mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(self.channels)
         if mode is None:
             raise EdgekitError(f"cannot read images for a {self.channels}-channel model; give preprocessed .npy/.npz")

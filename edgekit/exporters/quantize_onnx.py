@@ -19,15 +19,15 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
-from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
-                                               initial_reasons, rank_by_added_error, verdict, alternating_ms,
+from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
+                                               initial_reasons, rank_by_added_error, alternating_ms,
                                                annotate_layers)
 
 METHODS = ("minmax", "percentile", "entropy")
@@ -64,7 +64,6 @@ def onnx_layers(model) -> list[Layer]:
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     consts = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
-    producer = {o: n for n in graph.node for o in n.output}
     consumers: dict[str, list] = {}
     for n in graph.node:
         for i in n.input:
@@ -374,25 +373,10 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
 
     onnx.save(onnx.load(str(final)), str(out_path))
     fp32_ms, int8_ms = alternating_ms([q.caller(q.fp32), q.caller(final)], seconds=0.6) if search else (None, None)
-    return {
-        "runtime": "onnxruntime",
-        "tool": "onnxruntime.quantization.quantize_static",
-        "format": {"qdq_u8": "QDQ (uint8 activations)", "qdq_s8": "QDQ (int8 activations)",
-                   "qoperator": "QOperator (uint8 activations)"}[fmt],
-        "per_channel": q.per_channel,
-        "calib_method": q.method,
-        "calib_samples": int(len(q.calib)),
-        "int8_io": False,
-        "groups": {g: {"precision": precision[g], "reason": reasons[g]} for g in GROUPS if g in present},
-        "layers": [asdict(L) for L in layers],
-        "n_int8": sum(L.precision == "int8" for L in layers),
-        "n_float": sum(L.precision == "float" for L in layers),
-        "kept_float_for_accuracy": forced,
-        "latency_ms": {"fp32": fp32_ms, "int8": int8_ms, "threads": 1, "how": "interleaved blocks, one process"}
-        if search else None,
-        "verdict": verdict(fp32_ms, int8_ms, "onnxruntime") if search else None,
-        "logits_cosine": q.fidelity(out_path),
-        "accuracy": acc,
-        "search": trials,
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
+    return policy_report(
+        runtime="onnxruntime", tool="onnxruntime.quantization.quantize_static",
+        format={"qdq_u8": "QDQ (uint8 activations)", "qdq_s8": "QDQ (int8 activations)",
+                "qoperator": "QOperator (uint8 activations)"}[fmt],
+        per_channel=q.per_channel, calib_method=q.method, calib_samples=len(q.calib), int8_io=False,
+        precision=precision, reasons=reasons, present=present, layers=layers, forced=forced, fp32_ms=fp32_ms,
+        int8_ms=int8_ms, search=search, logits_cosine=q.fidelity(out_path), accuracy=acc, trials=trials, started=t0)

@@ -13,7 +13,6 @@ import contextlib
 import io
 import logging
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,8 @@ import numpy as np
 from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
-from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
-                                               initial_reasons, rank_by_added_error, verdict, alternating_ms,
+from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
+                                               initial_reasons, rank_by_added_error, alternating_ms,
                                                annotate_layers)
 
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")
@@ -246,25 +245,12 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
     annotate_layers(layers, chosen, keep_float, forced, reasons, errors, max_drop)
     final_c = _compile(final)
     fp32_ms, int8_ms = alternating_ms([caller(fp32), caller(final)], seconds=0.6) if search else (None, None)
-    report = {
-        "runtime": "openvino",
-        "tool": f"nncf.quantize (preset {preset.upper()}, ignored_scope = every op not quantized)",
-        "calib_method": method,
-        "calib_samples": int(len(calib)),
-        "int8_io": False,
-        "groups": {g: {"precision": precision[g], "reason": reasons[g]} for g in GROUPS if g in present},
-        "layers": [asdict(L) for L in layers],
-        "n_int8": sum(L.precision == "int8" for L in layers),
-        "n_float": sum(L.precision == "float" for L in layers),
-        "kept_float_for_accuracy": forced,
-        "latency_ms": {"fp32": fp32_ms, "int8": int8_ms, "threads": 1, "how": "interleaved blocks, one process"}
-        if search else None,
-        "verdict": verdict(fp32_ms, int8_ms, "openvino") if search else None,
-        "logits_cosine": tensor_error(ref, ov_predict(final_c, probe)[0])["cosine"],
-        "accuracy": acc,
-        "search": trials,
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
+    report = policy_report(
+        runtime="openvino", tool=f"nncf.quantize (preset {preset.upper()}, ignored_scope = every op not quantized)",
+        calib_method=method, calib_samples=len(calib), int8_io=False, precision=precision, reasons=reasons,
+        present=present, layers=layers, forced=forced, fp32_ms=fp32_ms, int8_ms=int8_ms, search=search,
+        logits_cosine=tensor_error(ref, ov_predict(final_c, probe)[0])["cosine"], accuracy=acc, trials=trials,
+        started=t0)
     return final, report
 
 

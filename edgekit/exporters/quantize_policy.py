@@ -138,3 +138,32 @@ def annotate_layers(layers, chosen: set, keep_float: set, forced: list, reasons:
         if e:
             L.cosine, L.max_abs_err = e["cosine"], e["max_abs_err"]
             L.added_error = (1 - e["cosine"]) - ((1 - ei["cosine"]) if ei else 0.0)
+
+
+def policy_report(*, runtime: str, tool: str, calib_method: str, calib_samples: int, int8_io: bool,
+                  precision: dict, reasons: dict, present, layers, forced: list, fp32_ms, int8_ms, search: bool,
+                  logits_cosine: float, accuracy, trials, started: float, **extra) -> dict:
+    """The INT8 report every backend writes: per-group and per-layer precision with the reason,
+    the measured FP32/INT8 latency and verdict, fidelity and accuracy. `extra` adds backend keys."""
+    from dataclasses import asdict
+
+    return {
+        "runtime": runtime,
+        "tool": tool,
+        **extra,
+        "calib_method": calib_method,
+        "calib_samples": int(calib_samples),
+        "int8_io": int8_io,
+        "groups": {g: {"precision": precision[g], "reason": reasons[g]} for g in GROUPS if g in present},
+        "layers": [asdict(L) for L in layers],
+        "n_int8": sum(L.precision == "int8" for L in layers),
+        "n_float": sum(L.precision == "float" for L in layers),
+        "kept_float_for_accuracy": forced,
+        "latency_ms": {"fp32": fp32_ms, "int8": int8_ms, "threads": 1, "how": "interleaved blocks, one process"}
+        if search else None,
+        "verdict": verdict(fp32_ms, int8_ms, runtime) if search else None,
+        "logits_cosine": logits_cosine,
+        "accuracy": accuracy,
+        "search": trials,
+        "seconds": round(time.perf_counter() - started, 2),
+    }

@@ -13,15 +13,14 @@ import contextlib
 import io
 import re
 import time
-from dataclasses import asdict
 
 import numpy as np
 
 from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
-from edgekit.exporters.quantize_policy import (GROUPS, choose_groups, fallback_for_drop, initial_precision,
-                                               initial_reasons, rank_by_added_error, verdict, alternating_ms,
+from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
+                                               initial_reasons, rank_by_added_error, alternating_ms,
                                                annotate_layers)
 
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -240,26 +239,13 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     errors = layer_errors(fp32, final, layers, probe)
     annotate_layers(layers, chosen, keep_float, forced, reasons, errors, max_drop)
     fp32_ms, int8_ms = alternating_ms([caller(fp32), caller(final)], seconds=0.6) if search else (None, None)
-    report = {
-        "runtime": "litert",
-        "tool": "ai-edge-quantizer static int8 (per-channel int8 weights, int8 activations), one recipe entry per layer",
-        "calib_method": method,
-        "calib_samples": int(len(calib)),
-        "int8_io": int8_io,
-        **({"io": io_spec(final)} if int8_io else {}),
-        "groups": {g: {"precision": precision[g], "reason": reasons[g]} for g in GROUPS if g in present},
-        "layers": [asdict(L) for L in layers],
-        "n_int8": sum(L.precision == "int8" for L in layers),
-        "n_float": sum(L.precision == "float" for L in layers),
-        "kept_float_for_accuracy": forced,
-        "latency_ms": {"fp32": fp32_ms, "int8": int8_ms, "threads": 1, "how": "interleaved blocks, one process"}
-        if search else None,
-        "verdict": verdict(fp32_ms, int8_ms, "litert") if search else None,
-        "logits_cosine": tensor_error(ref, tfl_predict(final, probe)[0])["cosine"],
-        "accuracy": acc,
-        "search": trials,
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
+    report = policy_report(
+        runtime="litert",
+        tool="ai-edge-quantizer static int8 (per-channel int8 weights, int8 activations), one recipe entry per layer",
+        calib_method=method, calib_samples=len(calib), int8_io=int8_io, **({"io": io_spec(final)} if int8_io else {}),
+        precision=precision, reasons=reasons, present=present, layers=layers, forced=forced, fp32_ms=fp32_ms,
+        int8_ms=int8_ms, search=search, logits_cosine=tensor_error(ref, tfl_predict(final, probe)[0])["cosine"],
+        accuracy=acc, trials=trials, started=t0)
     return final, report
 
 
