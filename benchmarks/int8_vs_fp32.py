@@ -18,14 +18,9 @@ The target is edgekit INT8 <= 0.7 x edgekit FP32. Numbers are printed as measure
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import logging
-import os
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,86 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 TARGET_OF = {"onnxruntime": "onnx", "openvino": "openvino", "litert": "tflite"}
 
-
-def conditioned(name: str, size: int, seed: int = 0):
-    import torch
-
-    from edgekit.models.registry import create_model
-
-    model = create_model(name)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(8, 3, size, size, generator=gen))
-    return model.eval()
+from stock import quiet, reference_model as conditioned, stock_int8  # noqa: E402
 
 
-@contextlib.contextmanager
-def quiet():
-    logging.disable(logging.WARNING)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        try:
-            yield
-        finally:
-            logging.disable(logging.NOTSET)
-
-
-def stock_onnx(model, size, path: Path) -> Path:
-    import torch
-
-    with quiet(), torch.no_grad():
-        torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path), dynamo=False,
-                          input_names=["input"], output_names=["logits"])
-    return path
-
-
-def stock_int8(runtime: str, model, size: int, calib: np.ndarray, tmp: Path, name: str) -> Path:
-    if runtime == "onnxruntime":
-        from onnxruntime.quantization import QuantFormat, quantize_static
-
-        from edgekit.exporters.quantize_onnx import _Reader
-
-        src = stock_onnx(model, size, tmp / f"{name}-stock.onnx")
-        out = tmp / f"{name}-stock-int8.onnx"
-        with quiet():
-            quantize_static(str(src), str(out), _Reader("input", calib), quant_format=QuantFormat.QDQ, per_channel=True)
-        return out
-    if runtime == "openvino":
-        import nncf
-        import openvino as ov
-
-        src = stock_onnx(model, size, tmp / f"{name}-stock-ov.onnx")
-        with quiet():
-            q = nncf.quantize(ov.convert_model(str(src)), nncf.Dataset([calib[i:i + 1] for i in range(len(calib))]),
-                              subset_size=len(calib))
-        out = tmp / f"{name}-stock-int8.xml"
-        ov.save_model(q, str(out), compress_to_fp16=False)
-        return out
-    import torch
-
-    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    import litert_torch
-    from ai_edge_quantizer import quantizer, recipe
-
-    with quiet():
-        fp32 = bytes(litert_torch.convert(model, (torch.zeros(1, 3, size, size),)).model_content())
-        qt = quantizer.Quantizer(bytearray(fp32), recipe.static_wi8_ai8())
-        from ai_edge_litert.interpreter import Interpreter
-
-        it = Interpreter(model_content=fp32)
-        key = next(iter(it.get_signature_list()))
-        in_name = it.get_signature_list()[key]["inputs"][0]
-        cal = qt.calibrate({key: [{in_name: calib[i:i + 1]} for i in range(len(calib))]}, num_threads=1)
-        content = bytes(qt.quantize(cal, enable_progress_bar=False, enable_progress_report=False).quantized_model)
-    out = tmp / f"{name}-stock-int8.tflite"
-    out.write_bytes(content)
-    return out
 
 
 def digits_accuracy(targets=("onnx", "openvino", "tflite"), calib_size: int = 256) -> int:

@@ -17,14 +17,11 @@ ratios. XNNPACK partitions and ops left on default kernels are read from the run
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
@@ -32,23 +29,8 @@ os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
 import numpy as np  # noqa: E402
 
 
-def conditioned(name: str, size: int, seed: int = 0):
-    """A zoo model whose BatchNorm statistics come from data (random init leaves logits ~1e-14)."""
-    import torch
-
-    from edgekit.models.registry import create_model
-
-    model = create_model(name)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(8, 3, size, size, generator=gen))
-    return model.eval()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stock import reference_model as conditioned, stock_onnx as _stock_onnx  # noqa: E402
 
 
 def stock_tflite(model, size: int, path: Path) -> float:
@@ -63,12 +45,9 @@ def stock_tflite(model, size: int, path: Path) -> float:
 
 
 def stock_onnx(model, size: int, path: Path) -> float:
-    import torch
-
+    """Conversion seconds of the stock ONNX export (see stock.py)."""
     t0 = time.perf_counter()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path))
+    _stock_onnx(model, size, path)
     return time.perf_counter() - t0
 
 

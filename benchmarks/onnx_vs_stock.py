@@ -22,35 +22,8 @@ from pathlib import Path
 import numpy as np
 
 
-def conditioned(name: str, size: int, seed: int = 0):
-    import torch
-
-    from edgekit.models.registry import create_model
-
-    model = create_model(name)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(8, 3, size, size, generator=gen))
-    return model.eval()
-
-
-def stock_export(model, size: int, path: Path) -> Path:
-    import contextlib
-    import io
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path))
-    return path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stock import reference_model as conditioned, stock_onnx as stock_export  # noqa: E402
 
 
 def time_alternating(runners: dict, x: np.ndarray, rounds: int, block: int) -> dict[str, float]:
