@@ -16,7 +16,6 @@ owns it (`edgekit.exporters.quantize_onnx`).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import logging
@@ -174,10 +173,7 @@ class OnnxExporter:
     target = "onnx"
     suffixes = (".onnx",)
 
-    @property
-    def precisions(self) -> tuple[str, ...]:
-        int8 = importlib.util.find_spec("edgekit.exporters.quantize_onnx") is not None
-        return ("fp32", "fp16", "int8") if int8 else ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")
 
     def convert(self, model, example, out_paths: list[Path], options: ExportOptions) -> dict:
         import onnx

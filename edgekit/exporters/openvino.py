@@ -11,7 +11,6 @@ selects the PyTorch frontend anyway. `int8`: the FP32 IR is handed to
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import tempfile
 import time
@@ -57,10 +56,7 @@ class OpenVINOExporter:
     target = "openvino"
     suffixes = (".xml", ".bin")
 
-    @property
-    def precisions(self) -> tuple[str, ...]:
-        int8 = importlib.util.find_spec("edgekit.exporters.quantize_openvino") is not None
-        return ("fp32", "fp16", "int8") if int8 else ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")
 
     def convert(self, model, example, out_paths: list[Path], options: ExportOptions) -> dict:
         if options.precision not in self.precisions:

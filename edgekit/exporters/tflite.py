@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -158,10 +157,7 @@ class TFLiteExporter:
     target = "tflite"
     suffixes = (".tflite",)
 
-    @property
-    def precisions(self) -> tuple[str, ...]:
-        int8 = importlib.util.find_spec("edgekit.exporters.quantize_tflite") is not None
-        return ("fp32", "fp16", "int8") if int8 else ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")
 
     def convert(self, model, example, out_paths: list[Path], options: ExportOptions) -> dict:
         if options.precision not in self.precisions:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from edgekit.models.registry import create_model
+from edgekit.models.conditioning import condition_batchnorm
 
 SIZE = 64
 
@@ -20,16 +21,7 @@ def edgekit(*args, cwd=None):
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """MicroNet-M0 with BatchNorm statistics from data (logits O(1)), as a checkpoint file."""
-    model = create_model("micronet-m0")
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    gen = torch.Generator().manual_seed(0)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(8, 3, SIZE, SIZE, generator=gen))
+    model = condition_batchnorm(create_model("micronet-m0"), (3, SIZE, SIZE), batches=3)
     path = tmp_path_factory.mktemp("w") / "m0.pth"
     torch.save(model.state_dict(), path)
     return path

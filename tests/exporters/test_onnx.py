@@ -1,6 +1,5 @@
 """The ONNX exporter on its own: checked, static, simplified, self-contained, FP16, NHWC, opset."""
 
-import numpy as np
 import onnx
 import pytest
 import torch
@@ -11,6 +10,7 @@ from edgekit.exporters.base import ExportOptions
 from edgekit.exporters.onnx import OnnxExporter
 from edgekit.models.registry import create_model
 from edgekit.runtimes.base import open_runner
+from edgekit.models.conditioning import condition_batchnorm
 
 SIZE = 64
 
@@ -18,16 +18,7 @@ SIZE = 64
 def conditioned(name="micronet-m0", size=SIZE, seed=0):
     """A zoo model whose BatchNorm statistics come from data, as after training (outputs O(1), not ~0)."""
     model = create_model(name)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the batches below
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(8, 3, size, size, generator=gen))
-    return model.eval()
+    return condition_batchnorm(model, (3, size, size), batches=3, seed=seed).eval()
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,14 @@ from edgekit.exporters import base as exporters_base
 from edgekit.exporters import pipeline
 from edgekit.exporters.pipeline import artifact_stem, export_model, plan_paths
 from edgekit.models.registry import create_model, list_models
+from edgekit.models.conditioning import condition_batchnorm
 
 SIZE = 64
 
 
 def conditioned_weights(path: Path, name="micronet-m0", size=SIZE, seed=0) -> Path:
     """A checkpoint whose BatchNorm statistics come from data, as after training (logits O(1), not ~0)."""
-    model = create_model(name)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the batches below
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(8, 3, size, size, generator=gen))
+    model = condition_batchnorm(create_model(name), (3, size, size), batches=3, seed=seed)
     torch.save(model.state_dict(), path)
     return path
 

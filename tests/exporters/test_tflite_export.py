@@ -21,6 +21,7 @@ from edgekit.analysis.flops import count_madds  # noqa: E402
 from edgekit.exporters.base import ExportOptions, get_exporter  # noqa: E402
 from edgekit.models import create_model  # noqa: E402
 from edgekit.runtimes.base import open_runner  # noqa: E402
+from edgekit.models.conditioning import condition_batchnorm
 
 pytestmark = pytest.mark.slow
 
@@ -30,16 +31,7 @@ SHAPE = (3, SIZE, SIZE)
 
 def well_conditioned(model, shape, seed: int = 0):
     """BatchNorm running statistics taken from data, as after training (random init leaves the logits ~1e-14)."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the batches below
-    model.train()
-    with torch.no_grad():
-        for _ in range(2):
-            model(torch.randn(8, *shape, generator=gen))
-    return model.eval()
+    return condition_batchnorm(model, shape, batches=2, seed=seed).eval()
 
 
 def rewritten(model, shape):

@@ -20,21 +20,13 @@ from edgekit.exporters.tflite import replicate_pad_max_pools  # noqa: E402
 from edgekit.models import create_model  # noqa: E402
 from edgekit.rewrite.pipeline import rewrite_for_export  # noqa: E402
 from edgekit.runtimes.base import open_runner  # noqa: E402
+from edgekit.models.conditioning import condition_batchnorm
 
 SHAPE = (3, 48, 48)
 
 
 def well_conditioned(model, shape):
-    gen = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        for _ in range(2):
-            model(torch.randn(8, *shape, generator=gen))
-    return model.eval()
+    return condition_batchnorm(model, shape, batches=2, seed=0).eval()
 
 
 @pytest.mark.slow
