@@ -124,10 +124,12 @@ def is_channels_last(spec, input_shape: tuple[int, int, int]) -> bool:
 
 
 def measure_parity(model, runner, input_shape: tuple[int, int, int], *, n: int = 8, nhwc: bool | None = None,
-                   precision: str = "fp32", seed: int = 0) -> Parity:
+                   precision: str = "fp32", seed: int = 0, inputs=None) -> Parity:
     """Run `model` (PyTorch, eval) and `runner` (any edgekit Runner) on the same inputs and compare.
 
-    `nhwc=None` reads the layout from the runner's input shape.
+    `nhwc=None` reads the layout from the runner's input shape. `inputs` (NCHW float32 samples,
+    e.g. calibration data) replaces the random + structured inputs: an INT8 model is only
+    meaningful on the distribution it was calibrated for.
     """
     import torch
 
@@ -137,7 +139,9 @@ def measure_parity(model, runner, input_shape: tuple[int, int, int], *, n: int =
     out_spec = runner.outputs()[0]
     refs, outs = [], []
     with torch.no_grad():
-        for x in parity_inputs(tuple(input_shape), n=n, seed=seed):
+        samples = parity_inputs(tuple(input_shape), n=n, seed=seed) if inputs is None else \
+            [np.ascontiguousarray(x[None] if x.ndim == 3 else x, dtype=np.float32) for x in list(inputs)[:n]]
+        for x in samples:
             feed, ref_in = to_runner_input(x, in_spec, nhwc)
             ref = model(torch.from_numpy(ref_in))
             if isinstance(ref, (tuple, list)):

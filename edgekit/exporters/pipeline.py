@@ -354,8 +354,10 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
     runner = open_runner(paths[0], threads=1)
     inputs = [vars(s) | {"shape": list(s.shape)} for s in runner.inputs()]
     outputs = [vars(s) | {"shape": list(s.shape)} for s in runner.outputs()]
+    # INT8 is judged on the data it was calibrated for; random inputs would fall outside its ranges.
+    parity_data = calib_x if (precision == "int8" and calib_x is not None) else None
     parity = measure_parity(model, runner, tuple(card.input_size), n=n_parity, nhwc=True if nhwc else None,
-                            precision=precision) if n_parity else None
+                            precision=precision, inputs=parity_data) if n_parity else None
     del runner
     timings["parity"] = time.perf_counter() - t0
     if parity is not None and not parity.ok:
@@ -392,7 +394,8 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
         "madds": madds,
         "rewrite_status": status,
         "rewrites": log,
-        "parity": parity.to_dict() if parity is not None else None,
+        "parity": (parity.to_dict() | {"inputs": "calibration data" if parity_data is not None
+                                        else "random normal + structured"}) if parity is not None else None,
         "census": census,
         "conversion_seconds": round(timings["convert"], 3),
         "timings": {k: round(v, 3) for k, v in timings.items()},

@@ -88,3 +88,19 @@ def test_parity_on_onnxruntime_detects_layout_and_wrong_weights(tmp_path):
     runner = _export(other, torch.zeros(1, 3, 10, 12), tmp_path / "other.onnx")
     bad = measure_parity(model, runner, (3, 10, 12), n=6)
     assert not bad.ok and bad.rel_max_abs_diff > 0.1 and bad.cosine < 0.99
+
+
+def test_parity_on_given_samples(tmp_path):
+    """INT8 exports are judged on their calibration data: given samples replace the random ones."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    path = tmp_path / "tiny.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(path), dynamo=False, input_names=["input"])
+    runner = open_runner(path)
+    samples = np.full((3, 3, 8, 8), 10.0, dtype=np.float32)  # far from the standard-normal inputs
+    p = measure_parity(model, runner, (3, 8, 8), n=8, inputs=samples)
+    assert p.n_inputs == 3
+    with torch.no_grad():
+        expected_scale = float(model(torch.from_numpy(samples)).abs().max())
+    assert p.output_scale == pytest.approx(expected_scale, rel=1e-6)
+    assert p.max_abs_diff < 1e-4 * expected_scale
