@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import numpy as np  # noqa: E402
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stock import reference_model as conditioned, stock_onnx as _stock_onnx  # noqa: E402
+from stock import reference_model as conditioned, stock_onnx as _stock_onnx, time_alternating  # noqa: E402
 
 
 def stock_tflite(model, size: int, path: Path) -> float:
@@ -49,23 +48,6 @@ def stock_onnx(model, size: int, path: Path) -> float:
     t0 = time.perf_counter()
     _stock_onnx(model, size, path)
     return time.perf_counter() - t0
-
-
-def time_alternating(runners: dict, feeds: dict, rounds: int, block: int) -> dict[str, float]:
-    """Median ms per run for each runner, blocks of `block` runs interleaved over `rounds` rounds."""
-    for k, r in runners.items():  # warm up
-        for _ in range(block):
-            r.run(feeds[k])
-    times = {k: [] for k in runners}
-    for i in range(rounds):
-        order = list(runners) if i % 2 == 0 else list(reversed(runners))
-        for k in order:
-            r, x = runners[k], feeds[k]
-            t0 = time.perf_counter()
-            for _ in range(block):
-                r.run(x)
-            times[k].append((time.perf_counter() - t0) / block * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def rel_diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -13,7 +13,6 @@ explain it. Absolute times on a shared machine mean little: compare the ratio.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -23,24 +22,7 @@ import numpy as np
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stock import reference_model as conditioned, stock_onnx as stock_export  # noqa: E402
-
-
-def time_alternating(runners: dict, x: np.ndarray, rounds: int, block: int) -> dict[str, float]:
-    """Median ms per run for each runner, blocks of `block` runs interleaved over `rounds` rounds."""
-    for r in runners.values():  # warm up
-        for _ in range(block):
-            r.run(x)
-    times = {k: [] for k in runners}
-    for i in range(rounds):
-        order = list(runners) if i % 2 == 0 else list(reversed(runners))
-        for k in order:
-            r = runners[k]
-            t0 = time.perf_counter()
-            for _ in range(block):
-                r.run(x)
-            times[k].append((time.perf_counter() - t0) / block * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
+from stock import reference_model as conditioned, stock_onnx as stock_export, time_alternating  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -73,7 +55,7 @@ def main(argv=None) -> int:
             x = np.random.default_rng(0).standard_normal((1, 3, args.size, args.size)).astype(np.float32)
             a, b = runners["stock"].run(x)[0], runners["edgekit"].run(x)[0]
             rel = float(np.abs(a - b).max() / np.abs(a).max())
-            ms = time_alternating(runners, x, args.rounds, args.block)
+            ms = time_alternating(runners, {k: x for k in runners}, args.rounds, args.block)
             cs, ce = census(stock), census(ours)
             rows.append((name, ms["stock"], ms["edgekit"], ms["edgekit"] / ms["stock"], rel,
                          f"{cs['transpose']}/{cs['reshape']}/{cs['gather']}/{cs['nodes']}",

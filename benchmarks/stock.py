@@ -14,6 +14,8 @@ import contextlib
 import io
 import logging
 import os
+import statistics
+import time
 import warnings
 from pathlib import Path
 
@@ -112,3 +114,21 @@ def stock_int8(runtime: str, model, size: int, calib: np.ndarray, tmp: Path, nam
     out = tmp / f"{name}-stock-int8.tflite"
     out.write_bytes(content)
     return out
+
+
+def time_alternating(runners: dict, feeds: dict, rounds: int, block: int) -> dict[str, float]:
+    """Median ms per run for each runner (its input in `feeds`), blocks of `block` runs interleaved over
+    `rounds` rounds, the order flipped every round so drift and load hit every runner alike."""
+    for k, r in runners.items():  # warm up
+        for _ in range(block):
+            r.run(feeds[k])
+    times = {k: [] for k in runners}
+    for i in range(rounds):
+        order = list(runners) if i % 2 == 0 else list(reversed(runners))
+        for k in order:
+            r, x = runners[k], feeds[k]
+            t0 = time.perf_counter()
+            for _ in range(block):
+                r.run(x)
+            times[k].append((time.perf_counter() - t0) / block * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
