@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from cli_helpers import assert_user_error
 from tiny_models import make_onnx, make_openvino_ir, tiny_madds
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
@@ -26,16 +27,6 @@ sys.meta_path.insert(0, _Block())
 def edgekit(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, timeout=300,
                           cwd=cwd, env=env or ENV)
-
-
-def assert_user_error(proc, *needles):
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    err = proc.stderr.strip()
-    assert "Traceback" not in proc.stderr
-    assert err.startswith("error: ") and "\n" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 @pytest.fixture(scope="module")

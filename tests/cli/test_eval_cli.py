@@ -6,17 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from edgekit.cli.app import main
-
-
-def run(capsys, *argv):
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from cli_helpers import run_in_process as run
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from cli_helpers import assert_user_error
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "120"}
 
@@ -16,16 +17,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "120"}
 def edgekit(*args, cwd=None, script=False):
     exe = [shutil.which("edgekit")] if script and shutil.which("edgekit") else [sys.executable, "-m", "edgekit"]
     return subprocess.run([*exe, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=ENV)
-
-
-def assert_user_error(proc, *needles):
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    err = proc.stderr.strip()
-    assert "Traceback" not in proc.stderr
-    assert err.startswith("error: ") and "\n" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def test_models_json_lists_the_zoo_with_exact_counts():

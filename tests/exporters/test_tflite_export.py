@@ -1,7 +1,7 @@
 """TFLite target on the real LiteRT runtime: parity, delegate coverage, NHWC input, FP16 weights.
 
-The subject is MicroNet-M0 at 64x64, rewritten for export when edgekit.rewrite provides
-`rewrite_for_export` (the model the exporter is built for), with BatchNorm statistics set from
+The subject is MicroNet-M0 at 64x64, rewritten for export by `rewrite_for_export` (the model the
+exporter is built for), with BatchNorm statistics set from
 data so outputs have a realistic scale. One conversion per variant, shared by the tests.
 """
 
@@ -22,26 +22,12 @@ from edgekit.exporters.base import ExportOptions, get_exporter  # noqa: E402
 from edgekit.models import create_model  # noqa: E402
 from edgekit.runtimes.base import open_runner  # noqa: E402
 from edgekit.models.conditioning import condition_batchnorm
+from edgekit.rewrite.pipeline import rewrite_for_export
 
 pytestmark = pytest.mark.slow
 
 SIZE = 64
 SHAPE = (3, SIZE, SIZE)
-
-
-def well_conditioned(model, shape, seed: int = 0):
-    """BatchNorm running statistics taken from data, as after training (random init leaves the logits ~1e-14)."""
-    return condition_batchnorm(model, shape, batches=2, seed=seed).eval()
-
-
-def rewritten(model, shape):
-    """The export-ready model when the rewrite pipeline exists, else None."""
-    try:
-        from edgekit.rewrite.pipeline import rewrite_for_export
-    except ImportError:
-        return None
-    out = rewrite_for_export(model, shape, target="tflite")
-    return out[0] if isinstance(out, tuple) else getattr(out, "model", out)
 
 
 def inputs(n=4, seed=1):
@@ -63,9 +49,9 @@ def rel_error(model, runner, nhwc=False) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def subject():
     torch.manual_seed(0)
-    base = well_conditioned(create_model("micronet-m0"), SHAPE)
-    model = rewritten(base, SHAPE)
-    return {"model": model if model is not None else base, "base": base, "rewritten": model is not None}
+    base = condition_batchnorm(create_model("micronet-m0"), SHAPE, batches=2).eval()
+    model, _ = rewrite_for_export(base, SHAPE, target="tflite")
+    return {"model": model, "base": base}
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +87,6 @@ def test_graph_madds_equal_the_model_count(subject, exported):
 
 def test_one_xnnpack_partition_nothing_on_default_kernels(subject, exported):
     """Issue 4 acceptance: the rewritten MicroNet runs as ONE XNNPACK partition."""
-    if not subject["rewritten"]:
-        pytest.skip("edgekit.rewrite.pipeline.rewrite_for_export is not there yet")
     files, _ = exported
     for name in ("fp32", "nhwc", "fp16"):
         d = census(files[name])["delegate"]
@@ -122,8 +106,7 @@ def test_nhwc_input_has_no_input_transpose(subject, exported):
     assert nhwc["transpose"] == nchw["transpose"] - 1
     assert input_consumers(files["fp32"]) == ["TRANSPOSE"]
     assert "TRANSPOSE" not in input_consumers(files["nhwc"])
-    if subject["rewritten"]:  # what is left are channel shuffles the rewrite keeps (stock M0: 56 TRANSPOSE)
-        assert nhwc["transpose"] < 56
+    assert nhwc["transpose"] < 56  # what is left are channel shuffles the rewrite keeps (stock M0: 56)
     assert metas["nhwc"]["layout"] == "nhwc"
 
 

@@ -25,15 +25,11 @@ from edgekit.models.conditioning import condition_batchnorm
 SHAPE = (3, 48, 48)
 
 
-def well_conditioned(model, shape):
-    return condition_batchnorm(model, shape, batches=2, seed=0).eval()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenetv3-small-035", "mobilenetv3-small-dyconv", "resnet18-dyconv",
                                   "mobilenetv2-dyrelu"])
 def test_family_exports_fully_delegated_with_parity(name, tmp_path):
-    model = well_conditioned(create_model(name), SHAPE)
+    model = condition_batchnorm(create_model(name), SHAPE, batches=2).eval()
     x = np.random.default_rng(0).standard_normal((1, *SHAPE)).astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()

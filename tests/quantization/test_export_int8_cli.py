@@ -4,17 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgekit.cli.app import main
-
-
-def run(capsys, *argv):
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from cli_helpers import run_in_process as run
 
 
 @pytest.fixture
