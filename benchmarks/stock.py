@@ -77,14 +77,18 @@ def stock_int8(runtime: str, model, size: int, calib: np.ndarray, tmp: Path, nam
     if runtime == "onnxruntime":
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
 
+        import onnx
+
+        src = stock_onnx(model, size, tmp / f"{name}-stock-q.onnx")
+        input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+
         class Reader(CalibrationDataReader):
             def __init__(self):
-                self.items = iter([{"input": calib[i:i + 1]} for i in range(len(calib))])
+                self.items = iter([{input_name: calib[i:i + 1]} for i in range(len(calib))])
 
             def get_next(self):
                 return next(self.items, None)
 
-        src = stock_onnx(model, size, tmp / f"{name}-stock-q.onnx")
         out = tmp / f"{name}-stock-int8.onnx"
         with quiet():
             quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
