@@ -207,6 +207,9 @@ class OnnxExporter:
         metadata = dict(options.extra.get("metadata", {}))
         metadata["graph_madds"] = str(graph_madds(proto).total)
         metadata["onnx_exporter"] = path_taken
+        io = (info.get("quantization") or {}).get("io")
+        if io:  # --int8-io: the integer input/output's scale and zero point, read by the runner
+            metadata["int8_io"] = io
         set_metadata(proto, metadata)
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, str(path))

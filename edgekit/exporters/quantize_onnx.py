@@ -15,6 +15,7 @@ The report lists every layer, its precision, the reason and its error against fl
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -26,11 +27,21 @@ import numpy as np
 
 from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
+from edgekit.exporters.int8_io import META_KEY as IO_KEY
+from edgekit.exporters.int8_io import dequantize as io_dequantize
+from edgekit.exporters.int8_io import onnx_integer_io
+from edgekit.exporters.int8_io import quantize as io_quantize
 from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
                                                annotate_layers)
 
 METHODS = ("minmax", "percentile", "entropy")
+# onnxruntime's own calibrators, with their defaults (quantize_static's CalibrationMethod)
+METHOD_IMPL = {
+    "minmax": "onnxruntime CalibrationMethod.MinMax (min / max over the calibration set)",
+    "percentile": "onnxruntime CalibrationMethod.Percentile (99.999th percentile of |x|, 2048-bin histogram)",
+    "entropy": "onnxruntime CalibrationMethod.Entropy (KL-divergence threshold, 128 bins, 128 quantized bins)",
+}
 WEIGHTED_OPS = ("Conv", "Gemm", "MatMul")
 POOL_OPS = ("GlobalAveragePool", "ReduceMean", "GlobalMaxPool", "ReduceMax")
 
@@ -148,10 +159,21 @@ def _session(path, threads: int = 1):
 
 
 def predict(path, x: np.ndarray, outputs: list[str] | None = None) -> list[np.ndarray]:
+    """Outputs of `path` for each sample of float `x`; an integer-I/O model is fed and read through its io spec."""
     s = _session(path)
     name = s.get_inputs()[0].name
+    io = json.loads(s.get_modelmeta().custom_metadata_map.get(IO_KEY) or "null")
+    if io:
+        x = io_quantize(x, io["input"]["scale"], io["input"]["zero_point"], io["input"]["dtype"])
     res = [s.run(outputs, {name: x[i:i + 1]}) for i in range(len(x))]
-    return [np.concatenate([r[k] for r in res]) for k in range(len(res[0]))]
+    out = [np.concatenate([r[k] for r in res]) for k in range(len(res[0]))]
+    if io and outputs is None:
+        out[0] = io_dequantize(out[0], io["output"]["scale"], io["output"]["zero_point"])
+    return out
+
+
+def _minmax(y: np.ndarray) -> tuple[float, float]:
+    return float(np.min(y)), float(np.max(y))
 
 
 class OnnxQuantizer:
@@ -257,9 +279,6 @@ def quantize_onnx(fp32_onnx_path, out_path, calib, method: str = "minmax", int8_
     points) needs it. `search=False` skips the latency measurements (default policy). `out_path`
     may be `fp32_onnx_path` itself.
     """
-    if int8_io:
-        raise EdgekitError("--int8-io is not available for onnx (onnxruntime keeps float I/O around Q/DQ); "
-                           "use it with --target tflite")
     check_max_drop(max_drop, eval_data)
     with tempfile.TemporaryDirectory(prefix="edgekit-q-") as tmp:
         import onnx
@@ -269,7 +288,7 @@ def quantize_onnx(fp32_onnx_path, out_path, calib, method: str = "minmax", int8_
         q = OnnxQuantizer(src, _nchw_or_nhwc(calib, src), method=method, per_channel=per_channel, workdir=tmp)
         if eval_data is not None:
             eval_data = (_nchw_or_nhwc(eval_data[0], src), eval_data[1])
-        return _quantize(q, Path(out_path), set(keep_float), eval_data, max_drop, search)
+        return _quantize(q, Path(out_path), set(keep_float), eval_data, max_drop, search, int8_io)
 
 
 def quantize(src, dst, options) -> dict:
@@ -316,7 +335,8 @@ def _nchw_or_nhwc(x: np.ndarray, onnx_path) -> np.ndarray:
     return x
 
 
-def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_drop, search) -> dict:
+def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_drop, search,
+              int8_io: bool = False) -> dict:
     t0 = time.perf_counter()
     layers = q.layers
     unknown = keep_float - {L.name for L in layers}
@@ -371,12 +391,26 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
     annotate_layers(layers, chosen, keep_float, forced, reasons, errors, max_drop)
     import onnx
 
-    onnx.save(onnx.load(str(final)), str(out_path))
+    io = None
+    if int8_io:  # the model takes and returns integers; accuracy is re-measured on that file
+        proto = onnx.load(str(final))
+        io = onnx_integer_io(proto, (float(q.calib.min()), float(q.calib.max())),
+                             _minmax(predict(final, q.calib)[0]), "int8" if fmt == "qdq_s8" else "uint8")
+        onnx.save(proto, str(out_path))
+        if acc is not None:
+            acc["int8_top1"] = topk_accuracy(predict(out_path, eval_data[0])[0], eval_data[1]).top1
+            acc["drop"] = acc["fp32_top1"] - acc["int8_top1"]
+            if max_drop is not None:
+                acc["within_budget"] = acc["drop"] <= max_drop
+    else:
+        onnx.save(onnx.load(str(final)), str(out_path))
     fp32_ms, int8_ms = alternating_ms([q.caller(q.fp32), q.caller(final)], seconds=0.6) if search else (None, None)
     return policy_report(
         runtime="onnxruntime", tool="onnxruntime.quantization.quantize_static",
         format={"qdq_u8": "QDQ (uint8 activations)", "qdq_s8": "QDQ (int8 activations)",
                 "qoperator": "QOperator (uint8 activations)"}[fmt],
-        per_channel=q.per_channel, calib_method=q.method, calib_samples=len(q.calib), int8_io=False,
+        per_channel=q.per_channel, calib_method=q.method, calib_method_impl=METHOD_IMPL[q.method],
+        calib_samples=len(q.calib), int8_io=int8_io,
+        **({"io": io} if io else {}),
         precision=precision, reasons=reasons, present=present, layers=layers, forced=forced, fp32_ms=fp32_ms,
         int8_ms=int8_ms, search=search, logits_cosine=q.fidelity(out_path), accuracy=acc, trials=trials, started=t0)

@@ -19,6 +19,9 @@ import numpy as np
 
 from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
+from edgekit.exporters.int8_io import dequantize as io_dequantize
+from edgekit.exporters.int8_io import openvino_integer_io
+from edgekit.exporters.int8_io import quantize as io_quantize
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
 from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
@@ -27,7 +30,16 @@ from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fal
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")
 POOLS = ("ReduceMean", "AvgPool", "ReduceMax", "AdaptiveAvgPool")
 PASS_TO_CONST = ("Convert", "Reshape", "Multiply", "Subtract", "Transpose", "Unsqueeze", "Squeeze")
-METHODS = ("minmax", "percentile")
+METHODS = ("minmax", "percentile", "entropy")
+# What each --calib-method really runs here: NNCF has min/max and quantile estimators but no
+# KL-divergence one, so entropy ranges come from edgekit's own search, written into the
+# activation FakeQuantize nodes that NNCF placed (min/max calibrated).
+METHOD_IMPL = {
+    "minmax": "NNCF default activation ranges (MEAN_MINMAX: per-sample min / max, averaged over the samples)",
+    "percentile": "NNCF RangeEstimatorParametersSet.MEAN_QUANTILE (per-sample 1e-4 / 1-1e-4 quantiles, averaged)",
+    "entropy": "edgekit entropy ranges (edgekit.calibration.ranges: KL-divergence threshold search on the float "
+               "IR's activations on OpenVINO) written into NNCF's activation FakeQuantize nodes",
+}
 
 
 def _const_source(output) -> bool:
@@ -100,14 +112,20 @@ def _compile(model):
                                              "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
 
 
-def ov_predict(compiled, x: np.ndarray, outputs=None) -> list[np.ndarray]:
+def ov_predict(compiled, x: np.ndarray, outputs=None, io: dict | None = None) -> list[np.ndarray]:
+    """Outputs for each sample of float `x`; with an integer-I/O spec `io`, fed and read through it."""
     req = compiled.create_infer_request()
     outs = outputs if outputs is not None else [compiled.output(0)]
+    if io:
+        x = io_quantize(x, io["input"]["scale"], io["input"]["zero_point"], io["input"]["dtype"])
     res = []
     for i in range(len(x)):
         r = req.infer({0: x[i:i + 1]})
         res.append([np.array(r[o]) for o in outs])
-    return [np.concatenate([r[k] for r in res]) for k in range(len(outs))]
+    res = [np.concatenate([r[k] for r in res]) for k in range(len(outs))]
+    if io and outputs is None:
+        res[0] = io_dequantize(res[0], io["output"]["scale"], io["output"]["zero_point"])
+    return res
 
 
 @contextlib.contextmanager
@@ -139,10 +157,8 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
     """(INT8 ov.Model, report) for an FP32 ov.Model or .xml, calibrated on `calib` (N, C, H, W)."""
     import nncf
 
-    if int8_io:
-        raise EdgekitError("--int8-io is not available for openvino (the IR keeps float I/O); use it with --target tflite")
     if method not in METHODS:
-        raise EdgekitError(f"calibration method {method!r} is not offered by NNCF; use minmax or percentile")
+        raise EdgekitError(f"unknown calibration method {method!r} for openvino; choose from {', '.join(METHODS)}")
     if calib is None or len(calib) == 0:
         raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
     check_max_drop(max_drop, eval_data)
@@ -169,6 +185,7 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
     all_names = {op.get_friendly_name() for op in fp32.get_ordered_ops()
                  if op.get_type_name() not in ("Parameter", "Result", "Constant")}
     built: dict = {}
+    own_ranges = ActivationRanges(fp32, calib, method)
 
     presets = {"performance": nncf.QuantizationPreset.PERFORMANCE, "mixed": nncf.QuantizationPreset.MIXED}
     preset = "performance"
@@ -184,6 +201,8 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
                     built[key] = nncf.quantize(fp32.clone(), dataset, preset=presets[key[1]],
                                                subset_size=len(calib), ignored_scope=ignored,
                                                fast_bias_correction=True, advanced_parameters=advanced)
+                if method == "entropy":
+                    set_activation_ranges(built[key], own_ranges.ranges_for(built[key]))
         return built[key]
 
     def int8_set(prec, forced=()):
@@ -243,15 +262,115 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
     chosen = int8_set(precision, forced)
     errors = layer_errors(fp32, final, layers, probe)
     annotate_layers(layers, chosen, keep_float, forced, reasons, errors, max_drop)
-    final_c = _compile(final)
     fp32_ms, int8_ms = alternating_ms([caller(fp32), caller(final)], seconds=0.6) if search else (None, None)
+    io = None
+    if int8_io:  # i8 input / output; accuracy and fidelity are re-measured on that model
+        final, io = openvino_integer_io(final, (float(calib.min()), float(calib.max())),
+                                        _minmax(ov_predict(_compile(final), calib)[0]))
+        if acc is not None:
+            x_eval = np.ascontiguousarray(eval_data[0], dtype=np.float32)
+            acc["int8_top1"] = topk_accuracy(ov_predict(_compile(final), x_eval, io=io)[0], eval_data[1]).top1
+            acc["drop"] = acc["fp32_top1"] - acc["int8_top1"]
+            if max_drop is not None:
+                acc["within_budget"] = acc["drop"] <= max_drop
+    final_c = _compile(final)
     report = policy_report(
         runtime="openvino", tool=f"nncf.quantize (preset {preset.upper()}, ignored_scope = every op not quantized)",
-        calib_method=method, calib_samples=len(calib), int8_io=False, precision=precision, reasons=reasons,
+        calib_method=method, calib_method_impl=METHOD_IMPL[method], calib_samples=len(calib), int8_io=int8_io,
+        **({"io": io} if io else {}), precision=precision, reasons=reasons,
         present=present, layers=layers, forced=forced, fp32_ms=fp32_ms, int8_ms=int8_ms, search=search,
-        logits_cosine=tensor_error(ref, ov_predict(final_c, probe)[0])["cosine"], accuracy=acc, trials=trials,
+        logits_cosine=tensor_error(ref, ov_predict(final_c, probe, io=io)[0])["cosine"], accuracy=acc, trials=trials,
         started=t0)
     return final, report
+
+
+def _minmax(y: np.ndarray) -> tuple[float, float]:
+    return float(np.min(y)), float(np.max(y))
+
+
+def activation_fake_quantizes(model) -> list:
+    """The FakeQuantize nodes on activations (their data input does not come from constants)."""
+    return [op for op in model.get_ordered_ops()
+            if op.get_type_name() == "FakeQuantize" and not _const_source(op.input(0).get_source_output())]
+
+
+def _tensor_key(output) -> str:
+    return f"{output.get_node().get_friendly_name()}:{output.get_index()}"
+
+
+class ActivationRanges:
+    """edgekit's own ranges (edgekit.calibration.ranges) of the float IR's tensors on OpenVINO,
+    collected on demand for the tensors a quantized variant's FakeQuantize nodes read, and cached."""
+
+    def __init__(self, fp32, calib: np.ndarray, method: str):
+        self.fp32, self.calib, self.method = fp32, calib, method
+        self.cache: dict[str, tuple[float, float]] = {}
+
+    def ranges_for(self, quantized) -> dict[str, tuple[float, float]]:
+        keys = {_tensor_key(fq.input(0).get_source_output()) for fq in activation_fake_quantizes(quantized)}
+        missing = sorted(keys - set(self.cache))
+        if missing:
+            self.cache.update(self._collect(missing))
+        return {k: self.cache[k] for k in keys if k in self.cache}
+
+    def _collect(self, keys: list[str]) -> dict[str, tuple[float, float]]:
+        from edgekit.calibration.ranges import RangeCollector
+
+        m = self.fp32.clone()
+        by_name = {op.get_friendly_name(): op for op in m.get_ordered_ops()}
+        found = [k for k in keys if k.rpartition(":")[0] in by_name]
+        ports = []
+        for k in found:
+            name, _, idx = k.rpartition(":")
+            op = by_name[name]
+            ports.append(op.output(int(idx)) if op.get_type_name() != "Parameter" else op.output(0))
+        m.add_outputs([p for p in ports])
+        compiled = _compile(m)
+        outs = [compiled.output(i + 1) for i in range(len(found))]  # output 0 is the logits
+        req = compiled.create_infer_request()
+
+        def samples():
+            for i in range(len(self.calib)):
+                r = req.infer({0: self.calib[i:i + 1]})
+                yield {k: np.array(r[o]) for k, o in zip(found, outs)}
+
+        return RangeCollector(self.method).collect(samples)
+
+
+def set_activation_ranges(model, ranges: dict[str, tuple[float, float]]) -> int:
+    """Write `ranges` into the activation FakeQuantize nodes of `model` (in place); the number changed.
+
+    NNCF's sign scheme is kept: an unsigned quantizer ([0, h]) gets [0, T]; a symmetric signed one
+    ([-s, s·127/128]) is scaled by T / s; an asymmetric one gets the new range with zero on the grid.
+    """
+    from openvino import opset13 as ops
+
+    changed = 0
+    for fq in activation_fake_quantizes(model):
+        key = _tensor_key(fq.input(0).get_source_output())
+        consts = [fq.input(i).get_source_output().get_node() for i in range(1, 5)]
+        if key not in ranges or any(c.get_type_name() != "Constant" for c in consts):
+            continue
+        vals = [np.asarray(c.get_data(), dtype=np.float32) for c in consts]
+        if any(v.size != 1 for v in vals):
+            continue
+        il, ih = float(vals[0].item()), float(vals[1].item())
+        lo, hi = ranges[key]
+        if il >= 0:
+            new = (il, max(hi, il + 1e-12))
+        elif ih > 0 and abs(ih + il * 127 / 128) <= 1e-3 * abs(il):  # NNCF symmetric signed
+            t = max(-lo, hi, 1e-12)
+            new = (il * t / -il, ih * t / -il)
+        else:
+            levels = int(fq.get_attributes().get("levels", 256)) - 1
+            lo, hi = min(lo, 0.0), max(hi, 1e-12)
+            step = (hi - lo) / levels
+            zp = round(-lo / step)
+            new = (-zp * step, (levels - zp) * step)
+        for i, v in zip((1, 2, 3, 4), (new[0], new[1], new[0], new[1])):
+            fq.input(i).replace_source_output(ops.constant(np.full(vals[i - 1].shape, v, np.float32)).output(0))
+        changed += 1
+    return changed
 
 
 def layer_errors(fp32, quantized, layers, probe) -> dict[str, dict]:

@@ -4,7 +4,8 @@ Same policy as the other targets (edgekit.exporters.quantize_policy): each CONV_
 DEPTHWISE_CONV_2D / FULLY_CONNECTED gets its own static-INT8 recipe entry (scope = its output
 tensor), so the dynamic heads and everything element-wise stay float unless measured faster and
 as accurate on LiteRT (XNNPACK, 1 thread). Calibration runs once over the float model; every
-variant reuses its ranges. Works on any FP32 .tflite (edgekit's export or a stock conversion).
+variant reuses its ranges. Works on any FP32 .tflite (edgekit's export or a stock conversion). Percentile / entropy ranges
+are edgekit's own (see METHOD_IMPL).
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fal
 
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 POOLS = ("MEAN", "AVERAGE_POOL_2D", "REDUCE_MAX")
-METHODS = ("minmax",)
+METHODS = ("minmax", "percentile", "entropy")
+# What each --calib-method really runs: ai-edge-quantizer calibrates min/max only, so percentile and
+# entropy ranges come from edgekit's own search and replace the min/max its calibrate() returned.
+METHOD_IMPL = {
+    "minmax": "ai-edge-quantizer calibrate() (per-sample min / max, moving average with factor 0.95)",
+    "percentile": "edgekit percentile ranges (edgekit.calibration.ranges, activations of the float model on "
+                  "LiteRT) replacing the min/max of ai-edge-quantizer's calibrate()",
+    "entropy": "edgekit entropy ranges (edgekit.calibration.ranges: KL-divergence threshold search on the float "
+               "model's activations on LiteRT) replacing the min/max of ai-edge-quantizer's calibrate()",
+}
 
 
 def _interpreter(content: bytes, threads: int = 1, preserve: bool = False):
@@ -148,7 +158,7 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     from ai_edge_quantizer import quantizer
 
     if method not in METHODS:
-        raise EdgekitError(f"calibration method {method!r} is not offered by ai-edge-quantizer; use minmax")
+        raise EdgekitError(f"unknown calibration method {method!r} for tflite; choose from {', '.join(METHODS)}")
     if calib is None or len(calib) == 0:
         raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
     check_max_drop(max_drop, eval_data)
@@ -184,6 +194,8 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     with contextlib.redirect_stderr(io.StringIO()):
         calibration = make(by_name).calibrate({key: [{in_name: calib[i:i + 1]} for i in range(len(calib))]},
                                               num_threads=1)
+    if method != "minmax":
+        override_ranges(calibration, own_ranges(fp32, calib, list(calibration), method))
     built: dict = {}
 
     def build(names: frozenset) -> bytes:
@@ -242,11 +254,41 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     report = policy_report(
         runtime="litert",
         tool="ai-edge-quantizer static int8 (per-channel int8 weights, int8 activations), one recipe entry per layer",
-        calib_method=method, calib_samples=len(calib), int8_io=int8_io, **({"io": io_spec(final)} if int8_io else {}),
+        calib_method=method, calib_method_impl=METHOD_IMPL[method], calib_samples=len(calib), int8_io=int8_io, **({"io": io_spec(final)} if int8_io else {}),
         precision=precision, reasons=reasons, present=present, layers=layers, forced=forced, fp32_ms=fp32_ms,
         int8_ms=int8_ms, search=search, logits_cosine=tensor_error(ref, tfl_predict(final, probe)[0])["cosine"],
         accuracy=acc, trials=trials, started=t0)
     return final, report
+
+
+def own_ranges(fp32: bytes, calib: np.ndarray, names: list[str], method: str) -> dict[str, tuple[float, float]]:
+    """edgekit's ranges (edgekit.calibration.ranges) of the named tensors of the float model, run on LiteRT."""
+    from edgekit.calibration.ranges import RangeCollector
+
+    it = _interpreter(fp32, preserve=True)
+    index = {t["name"]: t["index"] for t in it.get_tensor_details()}
+    found = [n for n in names if n in index]
+
+    def samples():
+        for i in range(len(calib)):
+            _feed(it, calib[i:i + 1])
+            it.invoke()
+            yield {n: it.get_tensor(index[n]) for n in found}
+
+    return RangeCollector(method).collect(samples)
+
+
+def override_ranges(calibration: dict, ranges: dict[str, tuple[float, float]]) -> int:
+    """Replace the min / max that ai-edge-quantizer's calibrate() recorded (in place); the number replaced."""
+    n = 0
+    for name, (lo, hi) in ranges.items():
+        qsv = calibration.get(name)
+        if not qsv or "min" not in qsv or "max" not in qsv:
+            continue
+        qsv["min"] = np.full_like(np.asarray(qsv["min"]), lo)
+        qsv["max"] = np.full_like(np.asarray(qsv["max"]), hi)
+        n += 1
+    return n
 
 
 def io_boundary_ops(content: bytes) -> list[tuple[str, str]]:

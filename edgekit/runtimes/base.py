@@ -8,7 +8,8 @@ imported only when used, so a device needs just the one runtime it has.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -38,6 +39,24 @@ class Runner(Protocol):
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         """Run once; arrays in input order, shapes/dtypes as `inputs()` says."""
         ...
+
+
+def with_io_quantization(specs: list[TensorSpec], io_spec, kind: str) -> list[TensorSpec]:
+    """`specs` with (scale, zero point) filled from an integer-I/O spec (edgekit.exporters.int8_io:
+    {"input": {name, dtype, scale, zero_point}, "output": {...}}, stored as JSON in ONNX metadata or
+    OpenVINO rt_info), so that integer I/O is fed the same way whatever the runtime."""
+    if isinstance(io_spec, str):
+        try:
+            io_spec = json.loads(io_spec)
+        except json.JSONDecodeError:
+            return specs
+    entry = (io_spec or {}).get(kind)
+    if not entry or len(specs) != 1 or specs[0].quantization is not None:
+        return specs
+    (s,) = specs
+    if s.dtype != entry.get("dtype") or not entry.get("scale"):
+        return specs
+    return [replace(s, quantization=(float(entry["scale"]), int(entry["zero_point"])))]
 
 
 # runtime name → (module, class, file extensions it opens)

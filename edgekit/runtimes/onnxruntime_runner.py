@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.runtimes.base import TensorSpec
+from edgekit.runtimes.base import TensorSpec, with_io_quantization
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
               "tensor(uint8)": "uint8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
@@ -34,6 +34,8 @@ class OnnxRuntimeRunner:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise EdgekitError(f"onnxruntime cannot load {self.path}: {first}") from None
+        # integer I/O (--int8-io): scale / zero point recorded in the model's metadata
+        self._io = self.session.get_modelmeta().custom_metadata_map.get("int8_io")
 
     @staticmethod
     def _spec(arg) -> TensorSpec:
@@ -41,10 +43,10 @@ class OnnxRuntimeRunner:
         return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, "float32"))
 
     def inputs(self) -> list[TensorSpec]:
-        return [self._spec(a) for a in self.session.get_inputs()]
+        return with_io_quantization([self._spec(a) for a in self.session.get_inputs()], self._io, "input")
 
     def outputs(self) -> list[TensorSpec]:
-        return [self._spec(a) for a in self.session.get_outputs()]
+        return with_io_quantization([self._spec(a) for a in self.session.get_outputs()], self._io, "output")
 
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         feed = {spec.name: a for spec, a in zip(self.inputs(), arrays)}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.runtimes.base import TensorSpec
+from edgekit.runtimes.base import TensorSpec, with_io_quantization
 
 
 def compile_config(threads: int = 1, precision: str = "f32") -> dict:
@@ -53,16 +53,19 @@ class OpenVINORunner:
             first = lines[0][:200] if lines else type(exc).__name__
             raise EdgekitError(f"OpenVINO cannot load {self.path}: {first}") from None
         self.request = self.compiled.create_infer_request()
+        # integer I/O (--int8-io): scale / zero point recorded in the IR's rt_info
+        key = ["edgekit", "int8_io"]
+        self._io = self.model.get_rt_info(key).astype(str) if self.model.has_rt_info(key) else None
 
     def property(self, name: str):
         """A property of the compiled model as the plugin reports it (e.g. INFERENCE_NUM_THREADS)."""
         return self.compiled.get_property(name)
 
     def inputs(self) -> list[TensorSpec]:
-        return [_spec(p) for p in self.compiled.inputs]
+        return with_io_quantization([_spec(p) for p in self.compiled.inputs], self._io, "input")
 
     def outputs(self) -> list[TensorSpec]:
-        return [_spec(p) for p in self.compiled.outputs]
+        return with_io_quantization([_spec(p) for p in self.compiled.outputs], self._io, "output")
 
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         ins = self.compiled.inputs
