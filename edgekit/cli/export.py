@@ -19,6 +19,8 @@ EXAMPLES = """Examples:
   edgekit export micronet-m1 --target onnx --int8 --calib images/ --calib-size 256
 
   edgekit export mynet.py:build --input-shape 3,96,96 --target openvino --json
+
+  edgekit export resnet18-dyconv --target tflite --tune-forms
 """
 
 
@@ -35,6 +37,9 @@ def export_cmd(
     opset: int = typer.Option(18, "--opset", help="ONNX opset (17 or newer)."),
     no_rewrite: bool = typer.Option(False, "--no-rewrite", help="Export the model as it is (no export-friendly rewrites)."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the equivalence check of each rewrite."),
+    tune_forms: bool = typer.Option(False, "--tune-forms",
+                                    help="Pick each DY-Conv layer's static form by timing the candidates on the "
+                                         "target runtime (slower export; default: a measured rule)."),
     fp16: bool = typer.Option(False, "--fp16", help="FP16 weights (I/O stays float32)."),
     nhwc: bool = typer.Option(False, "--nhwc", help="Channels-last (1, H, W, C) input, what camera pipelines feed."),
     int8: bool = typer.Option(False, "--int8", help="INT8, calibrated on --calib data."),
@@ -66,7 +71,7 @@ def export_cmd(
     kwargs = dict(weights=weights, num_classes=num_classes, input_size=input_size, input_shape=input_shape,
                   precision=precision, opset=opset, rewrite=not no_rewrite, verify=not no_verify, out=output,
                   force=force, calib=calib, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
-                  n_parity=parity_inputs, calib_size=calib_size, max_drop=max_drop)
+                  n_parity=parity_inputs, calib_size=calib_size, max_drop=max_drop, tune_forms=tune_forms)
     if show_progress() and not json_out:
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

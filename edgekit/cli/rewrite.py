@@ -14,6 +14,8 @@ EXAMPLES = """Examples:
   edgekit rewrite micronet-m3 --target tflite --report
 
   edgekit rewrite mynet.py:build --input-shape 3,96,96 --json
+
+  edgekit rewrite resnet18-dyconv --target openvino --tune-forms --report
 """
 
 
@@ -27,6 +29,9 @@ def rewrite_cmd(
     target: str = typer.Option("onnx", "--target", "-t", help="onnx | tflite | openvino: passes and forms differ."),
     report: bool = typer.Option(False, "--report", help="Also list every aten op whose count changed, per pass."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the equivalence check after each pass."),
+    tune_forms: bool = typer.Option(False, "--tune-forms",
+                                    help="Pick each DY-Conv layer's static form by timing the candidates on the "
+                                         "--target runtime (slow; default: a measured rule)."),
     json_out: bool = JsonOpt,
 ):
     """Rewrite a model into its static export form; per pass: ops, MAdds and max abs difference."""
@@ -38,7 +43,7 @@ def rewrite_cmd(
         raise EdgekitError(f"--target {target!r} is not one of {', '.join(TARGETS)}")
     net, card = load_model(model, weights=weights, num_classes=num_classes, input_size=input_size,
                            input_shape=input_shape)
-    _, log = rewrite_for_export(net, card.input_size, target=target, verify=not no_verify)
+    _, log = rewrite_for_export(net, card.input_size, target=target, verify=not no_verify, tune=tune_forms)
     first, last = log[0], log[-1]
     summary = {
         "model": card.name, "target": target, "input_size": list(card.input_size),
@@ -65,6 +70,11 @@ def rewrite_cmd(
                   f"MAdds {summary['madds_before']:,} → {summary['madds_after']:,} "
                   f"(overhead {summary['madds_after'] - summary['madds_before']:+,})")
     if report:
+        from edgekit.rewrite.forms_report import form_lines
+
+        for r in log:
+            for line in form_lines(r.details):
+                console.print(line, markup=False, highlight=False)
         for r in log:
             keys = sorted(set(r.ops_before) | set(r.ops_after))
             delta = {k: (r.ops_before.get(k, 0), r.ops_after.get(k, 0)) for k in keys

@@ -126,7 +126,7 @@ def artifact_size(paths) -> int:
 
 # --------------------------------------------------------------------------------------- rewrite
 
-def rewrite_model(model, card, target: str, verify: bool) -> tuple[object, list[dict], str]:
+def rewrite_model(model, card, target: str, verify: bool, tune: bool = False) -> tuple[object, list[dict], str]:
     """(model to export, rewrite log as dicts, status) — the unmodified model when no engine exists."""
     try:
         from edgekit.rewrite.pipeline import rewrite_for_export
@@ -135,7 +135,8 @@ def rewrite_model(model, card, target: str, verify: bool) -> tuple[object, list[
             return model, [], "unavailable"
         raise
     # The engine works on its own deep copy: `model` stays the untouched reference for parity.
-    rewritten, log = rewrite_for_export(model, input_shape=tuple(card.input_size), target=target, verify=verify)
+    rewritten, log = rewrite_for_export(model, input_shape=tuple(card.input_size), target=target, verify=verify,
+                                      tune=tune)
     rewritten.eval()
     if getattr(rewritten, "card", None) is None:
         rewritten.card = card
@@ -229,7 +230,7 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
                  precision: str = "fp32", opset: int = 18, rewrite: bool = True, verify: bool = True, out=None,
                  force: bool = False, calib=None, calib_method: str = "minmax", int8_io: bool = False,
                  nhwc: bool = False, n_parity: int = 8, progress: Progress | None = None,
-                 calib_size: int | None = None, max_drop: float | None = None) -> ExportResult:
+                 calib_size: int | None = None, max_drop: float | None = None, tune_forms: bool = False) -> ExportResult:
     """Export `source` (zoo name, file.py:factory, module:factory) to `target` ("all" for every target).
 
     Returns an ExportResult; raises EdgekitError for user mistakes (nothing is written then).
@@ -291,7 +292,7 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
             meta = _export_one(t, exporters[t], model, card, base_madds, paths, source=source, precision=precision,
                                opset=opset, rewrite=rewrite, verify=verify, calib_x=calib_x,
                                calib_extra=calib_extra, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
-                               n_parity=n_parity, step=step, torch=torch)
+                               n_parity=n_parity, step=step, torch=torch, tune_forms=tune_forms)
             meta["file"] = plan[t][0].name
             meta["files"] = [p.name for p in plan[t]]
             tmp_of[sidecar_path(plan[t][0])].write_text(sidecar_text(meta))
@@ -314,7 +315,7 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
 
 
 def _export_one(target, exporter, model, card, base_madds, paths, *, source, precision, opset, rewrite, verify,
-                calib_x, calib_extra, calib_method, int8_io, nhwc, n_parity, step, torch) -> dict:
+                calib_x, calib_extra, calib_method, int8_io, nhwc, n_parity, step, torch, tune_forms=False) -> dict:
     from edgekit.analysis.flops import count_madds
     from edgekit.analysis.parity import measure_parity
     from edgekit.runtimes.base import open_runner
@@ -325,7 +326,7 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
     step(f"{target}: rewriting" if rewrite else f"{target}: preparing")
     t0 = time.perf_counter()
     if rewrite:
-        export_net, log, status = rewrite_model(model, card, target, verify)
+        export_net, log, status = rewrite_model(model, card, target, verify, tune=tune_forms)
         if status == "unavailable":
             warnings.append("rewrite engine not available in this build: exported the unmodified model")
     else:

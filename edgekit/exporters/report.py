@@ -102,6 +102,11 @@ def _section(meta: dict) -> list[str]:
         for r in rewrites:
             out.append("| " + " | ".join(_cell(r.get(k)) for k in keys) + " |")
         out.append("")
+        from edgekit.rewrite.forms_report import form_lines
+
+        forms = [line for r in rewrites for line in form_lines(r.get("details") or {})]
+        if forms:
+            out += ["```", *forms, "```", ""]
     ops = (meta.get("census") or {}).get("ops")
     if ops:
         out += ["### Ops", "", "| op | count |", "|---|---:|"]

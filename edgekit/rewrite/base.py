@@ -16,6 +16,7 @@ from torch import nn
 class RewriteContext:
     input_shape: tuple[int, int, int]  # (C, H, W)
     target: str = "onnx"  # onnx | tflite | openvino
+    tune: bool = False  # choose forms by measuring them on the target runtime (slow)
 
 
 class RewritePass(Protocol):

@@ -38,6 +38,7 @@ class PassRecord:
     madds_after: int = 0
     max_abs_diff: float = 0.0  # relative to the original model's output scale
     seconds: float = 0.0
+    details: dict = field(default_factory=dict)  # pass-specific: e.g. the DY-Conv form of each layer
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,13 +46,13 @@ class PassRecord:
 
 def default_passes(target: str) -> list:
     """Pass order for a target. Shift-Max must be static before shuffles are folded around it."""
-    from edgekit.rewrite.dyconv_static import DynamicConvToBranches
+    from edgekit.rewrite.dyconv_forms import DynamicConvToStaticForms
     from edgekit.rewrite.dyrelu_static import DYReLUToStatic
     from edgekit.rewrite.fuse_separable_depthwise import FuseSeparableDepthwise
 
     from edgekit.rewrite.shift_max_from_producer import ShiftMaxFromProducer
 
-    passes = [FoldBatchNorm(), ShiftMaxToStatic(), DYReLUToStatic(), DynamicConvToBranches(), FoldChannelShuffles()]
+    passes = [FoldBatchNorm(), ShiftMaxToStatic(), DYReLUToStatic(), DynamicConvToStaticForms(), FoldChannelShuffles()]
     if ShiftMaxFromProducer.preferred(target):
         passes.append(ShiftMaxFromProducer())
     if FuseSeparableDepthwise.preferred(target):
@@ -66,7 +67,8 @@ def _madds(model, input_shape) -> int:
 
 
 def rewrite_for_export(model: nn.Module, input_shape, target: str = "onnx", verify: bool = True,
-                       passes: list | None = None, tol: float = 1e-5) -> tuple[nn.Module, list[PassRecord]]:
+                       passes: list | None = None, tol: float = 1e-5,
+                       tune: bool = False) -> tuple[nn.Module, list[PassRecord]]:
     if target not in TARGETS:
         raise EdgekitError(f"unknown rewrite target {target!r}: use one of {', '.join(TARGETS)}")
     shape = tuple(int(s) for s in input_shape)
@@ -74,7 +76,7 @@ def rewrite_for_export(model: nn.Module, input_shape, target: str = "onnx", veri
         shape = shape[1:]
     if len(shape) != 3:
         raise EdgekitError(f"input shape {input_shape} is not (C, H, W)")
-    ctx = RewriteContext(shape, target)
+    ctx = RewriteContext(shape, target, tune)
     reference = model
     was_training = model.training
     work = copy.deepcopy(model).eval()
@@ -94,6 +96,6 @@ def rewrite_for_export(model: nn.Module, input_shape, target: str = "onnx", veri
             if verify and changed:  # cumulative: the rewritten model so far against the original
                 diff = check_equivalent(reference_eval, work, shape, tol=tol)
             log.append(PassRecord(p.name, changed, ops, ops_after, madds, madds_after, diff,
-                                  time.perf_counter() - t0))
+                                  time.perf_counter() - t0, dict(getattr(p, "details", None) or {})))
             ops, madds = ops_after, madds_after
     return work, log

@@ -48,7 +48,7 @@ def test_micronet_pipeline_static_and_equivalent(variant, target):
         assert isinstance(r, PassRecord) and r.max_abs_diff < 1e-5 and r.seconds >= 0
         d = r.to_dict()
         assert set(d) == {"name", "changed", "ops_before", "ops_after", "madds_before", "madds_after",
-                          "max_abs_diff", "seconds"}
+                          "max_abs_diff", "seconds", "details"}
     assert log[0].madds_before == log[0].madds_after  # BN folding costs no MAdds
 
 

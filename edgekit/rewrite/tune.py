@@ -1,0 +1,66 @@
+"""Pick a static form per layer by measuring it: each candidate as a one-layer model at that
+layer's real input shape, exported to the target with the target's own exporter (fp32), timed
+side by side (interleaved, 1 thread) on the target's runtime with `benchmark_files`.
+
+    timings = measure_forms({"a": module_a, "b": module_b}, (C, H, W), "onnx")   # form → median ms
+    best = min(timings, key=timings.get)
+
+Absolute numbers mean little on a shared machine; the candidates of one layer are timed in one
+interleaved run, so their ratio does. `input_shapes(model, (C, H, W), types)` gives the input
+shape every module of `types` sees in one batch-1 forward pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+SECONDS = 0.25  # timing per candidate, interleaved in blocks of 5 runs
+WARMUP = 5
+
+
+def input_shapes(model: nn.Module, input_shape, types) -> dict[int, tuple[int, ...]]:
+    """id(module) → its (C, H, W) input in one batch-1 forward pass, for every module of `types`."""
+    shapes: dict[int, tuple[int, ...]] = {}
+
+    def record(mod, inputs):  # returns None: the input is left as it is
+        shapes.setdefault(id(mod), tuple(inputs[0].shape[1:]))
+
+    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, types)]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+def export_one(module: nn.Module, input_shape, target: str, stem: Path) -> Path:
+    """`module` exported (fp32) to `target` next to `stem`; returns the main file."""
+    from edgekit.exporters.base import ExportOptions, get_exporter
+
+    exporter = get_exporter(target)
+    paths = [stem.with_suffix(s) for s in exporter.suffixes]
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        exporter.convert(module.eval(), torch.zeros(1, *input_shape), paths, ExportOptions(target))
+    return paths[0]
+
+
+def measure_forms(candidates: dict[str, nn.Module], input_shape, target: str, seconds: float = SECONDS,
+                  workdir: Path | None = None) -> dict[str, float]:
+    """Median latency in ms of each candidate one-layer model on `target`, interleaved, 1 thread."""
+    from edgekit.runtimes.bench import benchmark_files
+
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edgekit-tune-")))
+        names = list(candidates)
+        files = [export_one(candidates[n], input_shape, target, Path(workdir) / f"{i}_{n}") for i, n in enumerate(names)]
+        results = benchmark_files(files, runtime="auto", threads=1, warmup=WARMUP, seconds=seconds)
+    return {n: round(float(r["latency_ms"]["median"]), 5) for n, r in zip(names, results)}
