@@ -71,3 +71,19 @@ def test_cli_rewrite_tune_forms_json_and_report(capsys):
     assert e.value.code == 0
     text = capsys.readouterr().out
     assert "DY-Conv forms (rule, onnx)" in text and "2  depthwise @ 8x8x8" in text
+
+
+@pytest.mark.slow
+def test_cli_export_tune_forms_records_the_choice_in_sidecar_and_report(tmp_path):
+    out = tmp_path / "tiny.xml"
+    with pytest.raises(SystemExit) as e:
+        main(["export", TINY, "--input-shape", "3,16,16", "--num-classes", "10", "--target", "openvino",
+              "--tune-forms", "--parity-inputs", "2", "-o", str(out)])
+    assert e.value.code == 0
+    side = json.loads(out.with_name("tiny.xml.edgekit.json").read_text())
+    (rec,) = [r for r in side["rewrites"] if r["name"] == "dyconv_static"]
+    layers = rec["details"]["layers"]
+    assert rec["details"]["mode"] == "tuned" and len(layers) == 3
+    assert all(set(r["timings_ms"]) == set(FORMS) and r["form"] in FORMS for r in layers)
+    report = out.with_name("tiny.xml.report.md").read_text()
+    assert "DY-Conv forms (tuned, openvino)" in report and "ms" in report
