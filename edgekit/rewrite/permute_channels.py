@@ -88,11 +88,11 @@ def inverse(perm: torch.Tensor) -> torch.Tensor:
     return inv
 
 
-def realization(perm: torch.Tensor, channels_last: bool = False) -> str:
+def realization(perm: torch.Tensor, channels_last: bool = False, max_runs: int = MAX_RUNS) -> str:
     r = runs(perm)
     if len(r) == 1:
         return "identity"
-    if len(r) <= MAX_RUNS:
+    if len(r) <= max_runs:
         return "slices"
     if grid_of(perm, channels_last) is not None:
         return "transpose"
@@ -123,11 +123,12 @@ class PermuteChannels(nn.Module):
     """`conv_below`: use the 1×1 permutation conv instead of a transpose up to this many channels
     (LiteRT: a 16-channel permutation at 56×56 took 46 µs as an XNNPACK TRANSPOSE, 9 µs as a conv)."""
 
-    def __init__(self, perm: torch.Tensor, channels_last: bool = False, conv_below: int = 0):
+    def __init__(self, perm: torch.Tensor, channels_last: bool = False, conv_below: int = 0,
+                 max_runs: int = MAX_RUNS):
         super().__init__()
         perm = perm.clone().long()
         self.register_buffer("perm", perm, persistent=False)
-        self.kind = realization(perm, channels_last)
+        self.kind = realization(perm, channels_last, max_runs)
         if self.kind in ("transpose", "transpose2") and len(perm) <= conv_below:
             self.kind = "conv"
         self.channels_last = channels_last

@@ -48,6 +48,7 @@ def default_passes(target: str) -> list:
     """Pass order for a target. Shift-Max must be static before shuffles are folded around it."""
     from edgekit.rewrite.dyconv_forms import DynamicConvToStaticForms
     from edgekit.rewrite.dyrelu_static import DYReLUToStatic
+    from edgekit.rewrite.absorb_permutations import AbsorbPermutations
     from edgekit.rewrite.fuse_separable_depthwise import FuseSeparableDepthwise
 
     from edgekit.rewrite.shift_max_from_producer import ShiftMaxFromProducer
@@ -57,6 +58,8 @@ def default_passes(target: str) -> list:
         passes.append(ShiftMaxFromProducer())
     if FuseSeparableDepthwise.preferred(target):
         passes.append(FuseSeparableDepthwise())
+    if AbsorbPermutations.preferred(target):  # last: it sees the final consumers of each permutation
+        passes.append(AbsorbPermutations())
     return passes
 
 
