@@ -15,6 +15,8 @@ The report lists every layer, its precision, the reason and its error against fl
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import shutil
@@ -40,8 +42,11 @@ METHODS = ("minmax", "percentile", "entropy")
 METHOD_IMPL = {
     "minmax": "onnxruntime CalibrationMethod.MinMax (min / max over the calibration set)",
     "percentile": "onnxruntime CalibrationMethod.Percentile (99.999th percentile of |x|, 2048-bin histogram)",
-    "entropy": "onnxruntime CalibrationMethod.Entropy (KL-divergence threshold, 128 bins, 128 quantized bins)",
+    "entropy": "onnxruntime EntropyCalibrater (KL-divergence threshold search, 512 bins, 128 quantized bins), "
+               "run by edgekit: quantize_static fixes it at 128 bins / 128 quantized bins, which leaves one "
+               "candidate threshold, the min/max (measured: scales identical to MinMax)",
 }
+ENTROPY_BINS = 512  # 192 candidate thresholds; 2048 bins took 145 s on the 32x32 digits model, 512 about 8 s
 WEIGHTED_OPS = ("Conv", "Gemm", "MatMul")
 POOL_OPS = ("GlobalAveragePool", "ReduceMean", "GlobalMaxPool", "ReduceMax")
 
@@ -223,6 +228,8 @@ class OnnxQuantizer:
             return out
         logging.disable(logging.WARNING)  # quantize_static logs pre-processing advice on the root logger
         try:
+            if self.method == "entropy" and not self.cache.is_file():
+                self._entropy_cache()
             quantize_static(str(self.fp32), str(out), _Reader(self.input_name, self.calib), quant_format=quant_format,
                             op_types_to_quantize=list(WEIGHTED_OPS), per_channel=self.per_channel,
                             activation_type=act, weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
@@ -231,6 +238,19 @@ class OnnxQuantizer:
         finally:
             logging.disable(logging.NOTSET)
         return out
+
+    def _entropy_cache(self) -> None:
+        """Run onnxruntime's EntropyCalibrater with enough bins to search, into the calibration cache
+        quantize_static then reads (its own call cannot pass the bin counts)."""
+        from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator, save_tensors_data
+
+        calibrator = create_calibrator(self.fp32, list(WEIGHTED_OPS), augmented_model_path=str(self.tmp / "augmented.onnx"),
+                                       calibrate_method=CalibrationMethod.Entropy,
+                                       extra_options={"num_bins": ENTROPY_BINS, "num_quantized_bins": 128})
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its progress; --json owns stdout
+            calibrator.collect_data(_Reader(self.input_name, self.calib))
+            save_tensors_data(calibrator.compute_data(), self.cache)
+        del calibrator
 
     def caller(self, path):
         """A zero-argument single-sample inference of `path` (1 thread), for side-by-side timing."""

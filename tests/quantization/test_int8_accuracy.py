@@ -149,15 +149,3 @@ def test_onnxruntime_calibration_methods(digits, fp32_onnx, tmp_path, method):
     assert r["calib_method"] == method and r["n_int8"] == 26  # every conv and classifier linear
     assert 0.99 < r["logits_cosine"] < 1.0
     assert r["accuracy"]["fp32_top1"] - r["accuracy"]["int8_top1"] <= BUDGET
-
-
-def test_int8_io_refused_where_the_runtime_keeps_float_io(digits, fp32_onnx, fp32_openvino, tmp_path):
-    from edgekit.exporters.quantize_onnx import quantize_onnx
-    from edgekit.exporters.quantize_openvino import quantize_openvino
-
-    with pytest.raises(EdgekitError, match="--int8-io is not available for onnx"):
-        quantize_onnx(fp32_onnx, tmp_path / "a.onnx", digits["calib"], int8_io=True)
-    with pytest.raises(EdgekitError, match="--int8-io is not available for openvino"):
-        quantize_openvino(fp32_openvino, digits["calib"], int8_io=True)
-    with pytest.raises(EdgekitError, match="not offered by NNCF"):
-        quantize_openvino(fp32_openvino, digits["calib"], method="entropy")
