@@ -105,13 +105,19 @@ def open_runner(path, runtime: str = "auto", threads: int = 1) -> Runner:
 
 
 def random_inputs(specs: list[TensorSpec], seed: int = 0) -> list[np.ndarray]:
-    """Deterministic inputs matching `specs` (standard normal for floats, full range for ints)."""
+    """Deterministic inputs matching `specs`: standard normal for floats, and for integer I/O with a
+    (scale, zero point) the same normal values quantized; other ints over their full range."""
     rng = np.random.default_rng(seed)
     out = []
     for s in specs:
         dt = np.dtype(s.dtype)
         if np.issubdtype(dt, np.floating):
             out.append(rng.standard_normal(s.shape).astype(dt))
+        elif s.quantization is not None and s.quantization[0] > 0:
+            scale, zp = s.quantization
+            info = np.iinfo(dt)
+            q = np.round(rng.standard_normal(s.shape) / scale) + zp
+            out.append(np.clip(q, info.min, info.max).astype(dt))
         else:
             info = np.iinfo(dt)
             out.append(rng.integers(info.min, info.max, size=s.shape, endpoint=True).astype(dt))

@@ -182,3 +182,17 @@ def test_export_int8_io_sidecar_on_all_targets(digits_fixture, tmp_path, monkeyp
         assert p["inputs"] == "calibration data" and p["n_inputs"] == 16, e.target
         assert p["top1_agreement"] >= 15 / 16 and p["cosine"] > 0.97, e.target
         assert meta["quantization"]["calib_method"] == "entropy"
+
+
+def test_bench_inputs_follow_the_io_scale():
+    """bench / budget feed an integer-I/O model the same standard-normal data, quantized with its scale."""
+    from edgekit.runtimes.base import TensorSpec, random_inputs
+
+    (q,) = random_inputs([TensorSpec("input", (1, 3, 32, 32), "int8", (0.02, -3))])
+    (f,) = random_inputs([TensorSpec("input", (1, 3, 32, 32), "float32")])
+    assert q.dtype == np.int8
+    inside = (q > -128) & (q < 127)  # beyond ±2.5 the normal values saturate
+    assert inside.mean() > 0.98
+    np.testing.assert_allclose(((q.astype(np.float32) + 3) * 0.02)[inside], f[inside], atol=0.01 + 1e-6)
+    (raw,) = random_inputs([TensorSpec("input", (1, 3, 32, 32), "int8")])  # no scale: the full range
+    assert raw.min() == -128 and raw.max() == 127
