@@ -1,7 +1,8 @@
 """How fast could an exact rewrite of MicroNet possibly be? The static skeleton as a lower bound.
 
 The *skeleton* is edgekit's rewritten model for a target with every Dynamic Shift-Max deleted
-(replaced by identity; a Shift-Max computed from a producer conv keeps that conv). It is NOT an
+(replaced by identity; a Shift-Max computed from a producer conv keeps that conv) and the head's
+hard-swish made ReLU6 (XNNPACK runs no INT8 hard-swish; it would split the INT8 graph). It is NOT an
 equivalent model: it is what would remain if Shift-Max cost nothing at all. Any exact rewrite that
 keeps the network's convolutions therefore runs at best at the skeleton's speed, so
 
@@ -39,10 +40,14 @@ def skeleton(model):
     from edgekit.rewrite.shift_max_from_producer import ConvShiftMax
     from edgekit.rewrite.shift_max_static import StaticShiftMax
 
+    from edgekit.models.layers import HSwish
+
     removed = 0
     for parent in list(model.modules()):
         for key, child in list(parent.named_children()):
-            if isinstance(child, StaticShiftMax):
+            if isinstance(child, (HSwish, nn.Hardswish)):  # XNNPACK has no INT8 hard-swish: keep INT8 delegated
+                setattr(parent, key, nn.ReLU6())
+            elif isinstance(child, StaticShiftMax):
                 setattr(parent, key, nn.Identity())
                 removed += 1
             elif isinstance(child, ConvShiftMax):
