@@ -195,6 +195,14 @@ def sites_table(rows) -> str:
     return "\n".join(lines)
 
 
+def runtime_parity(path: Path, runtime: str, x, ref) -> float:
+    """max |runtime(x) − torch(x)| / max |torch(x)|."""
+    from edgekit.runtimes.base import open_runner
+
+    y = open_runner(path, runtime, 1).run(x.numpy())[0]
+    return float(abs(torch.from_numpy(y).reshape(ref.shape) - ref).max() / ref.abs().max())
+
+
 # -- whole models ------------------------------------------------------------------------------
 def run_models(args) -> list[dict]:
     rows = []
@@ -217,13 +225,15 @@ def run_models(args) -> list[dict]:
             paths[v] = p
         ms = bench(paths, "litert", args.runs)
         row = {"model": name, "size": size, "litert_ms": ms, "litert_ratio": {k: v / ms["stock"] for k, v in ms.items()},
-               "census": {k: counts(p) for k, p in paths.items()}, "torch_parity": parity}
+               "census": {k: counts(p) for k, p in paths.items()}, "torch_parity": parity,
+               "litert_parity": {k: runtime_parity(p, "litert", x, ref) for k, p in paths.items()}}
         if args.openvino:
             ov = {"stock": stock_onnx(model, size, tmp / f"{name}-stock.onnx")}
             for v in variants:
                 ov[v] = onnx_file(rewritten(model, shape, "openvino", None if v == "auto" else v, before=v == "before"),
                                   shape, tmp / f"{name}-{v}-ov.onnx")
             ms = bench(ov, "openvino", args.runs)
+            row["openvino_parity"] = {k: runtime_parity(p, "openvino", x, ref) for k, p in ov.items()}
             row["openvino_ms"] = ms
             row["openvino_ratio"] = {k: v / ms["stock"] for k, v in ms.items()}
         print(json.dumps(row), flush=True)
@@ -235,15 +245,18 @@ def models_table(rows) -> str:
     variants = [k for k in rows[0]["litert_ms"] if k != "stock"]
     head = ("| model | " + " | ".join(f"LiteRT {v}/stock" for v in variants) + " | "
             + " | ".join(f"TRANSPOSE/RESHAPE {v}" for v in ["stock"] + variants) + " |")
+    head += " max parity LiteRT |"
     if "openvino_ms" in rows[0]:
-        head += " " + " | ".join(f"OV {v}/stock" for v in variants) + " |"
+        head += " " + " | ".join(f"OV {v}/stock" for v in variants) + " | max parity OV |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         c = r["census"]
         line = (f"| {r['model']} | " + " | ".join(f"{r['litert_ratio'][v]:.3f}" for v in variants) + " | "
                 + " | ".join(f"{c[v]['transpose']}/{c[v]['reshape']}" for v in ["stock"] + variants) + " |")
+        line += f" {max(r['litert_parity'][v] for v in variants):.1e} |"
         if "openvino_ms" in r:
-            line += " " + " | ".join(f"{r['openvino_ratio'][v]:.3f}" for v in variants) + " |"
+            line += (" " + " | ".join(f"{r['openvino_ratio'][v]:.3f}" for v in variants)
+                     + f" | {max(r['openvino_parity'][v] for v in variants):.1e} |")
         lines.append(line)
     return "\n".join(lines)
 

@@ -3,7 +3,7 @@
 Matched: every `PermuteChannels` of kind transpose / transpose2 / conv (what
 `fold_channel_shuffles` inserts where a layout cannot be folded into weights), with the module
 right after it in its Sequential (its *consumer*).
-Replaced, per site, by the cheapest of (`cost`, in estimated µs from measured constants):
+Replaced, per site, by the cheapest of (`costs`: estimated ns from constants fit to measurements):
   - keep: the grid transpose(s) (on LiteRT: RESHAPE + TRANSPOSE + RESHAPE, with the NHWC↔NCHW
     transposes the converter wraps around them);
   - conv: a 1×1 convolution with a 0/1 permutation matrix (`PermuteChannels` kind conv);
@@ -68,8 +68,8 @@ class AbsorbPermutations:
     name = "absorb_permutations"
     PREFERRED = {"onnx": False, "tflite": True, "openvino": True}
 
-    # ns per unit at 1 thread, least-squares fits to benchmarks/permutation_forms.py sites (M0 + M3 at
-    # 224, 36 sites, µs above the same site without the permutation; results/permutation_forms.md):
+    # ns per unit at 1 thread, least-squares fits to benchmarks/permutation_forms.py sites (the 30
+    # distinct sites of M0 + M3 at 224, µs above the same site without the permutation):
     #   transpose: per element per grid transpose; conv: per MAdd of the C×C permutation conv;
     #   dense / grouped: per MAdd of a 1×1 conv, a grouped one costing grouped[0] + grouped[1]/n with
     #   n outputs per group (XNNPACK and oneDNN run small groups far below GEMM speed: densifying the
@@ -133,7 +133,7 @@ class AbsorbPermutations:
                 if self.force is None:
                     form = min(costs, key=costs.get)
                 elif self.force == "no_transpose":
-                    form = min((k for k in costs if k != "keep"), key=costs.get)
+                    form = min((f for f in costs if f != "keep"), key=costs.get)
                 else:  # a probe's forced form; "conv" where it does not apply
                     form = self.force if self.force in costs else "conv"
                 self.chosen.append(form)
