@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stock import quiet, reference_model, stock_int8, stock_onnx, stock_tflite  # noqa: E402
+from stock import ort_quantize, quiet, reference_model, stock_int8, stock_onnx, stock_tflite  # noqa: E402
 
 TARGET_OF = {"onnxruntime": "onnx", "litert": "tflite", "openvino": "openvino"}
 
@@ -78,26 +78,8 @@ def files_for(runtime: str, model, size: int, tmp: Path, tag: str, calib) -> dic
 
 def ort_int8_forms(src: Path, calib, tmp: Path, tag: str) -> dict[str, Path]:
     """The other onnxruntime INT8 layouts: QDQ per-tensor, and QOperator (QLinearConv) per-tensor."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-
-    input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter([{input_name: calib[i:i + 1]} for i in range(len(calib))])
-
-        def get_next(self):
-            return next(self.items, None)
-
-    out = {}
-    for key, fmt in (("skeleton int8 qdq per-tensor", QuantFormat.QDQ),
-                     ("skeleton int8 qoperator", QuantFormat.QOperator)):
-        dst = tmp / f"{tag}-{key.split()[-1]}.onnx"
-        with quiet():
-            quantize_static(str(src), str(dst), Reader(), quant_format=fmt, per_channel=False)
-        out[key] = dst
-    return out
+    return {f"skeleton int8 {fmt} per-tensor": ort_quantize(src, calib, tmp / f"{tag}-{fmt}.onnx", fmt, per_channel=False)
+            for fmt in ("qdq", "qoperator")}
 
 
 def partitions(path: Path) -> str:

@@ -72,27 +72,31 @@ def stock_tflite(model, size: int, path: Path) -> Path:
     return path
 
 
+def ort_quantize(src: Path, calib: np.ndarray, out: Path, fmt: str = "qdq", per_channel: bool = True) -> Path:
+    """onnxruntime quantize_static of `src` on `calib` (QDQ per-channel is the stock setting)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{input_name: calib[i:i + 1]} for i in range(len(calib))])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    with quiet():
+        quantize_static(str(src), str(out), Reader(), per_channel=per_channel,
+                        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator)
+    return out
+
+
 def stock_int8(runtime: str, model, size: int, calib: np.ndarray, tmp: Path, name: str) -> Path:
     """The stock INT8 path of `runtime` ("onnxruntime" | "openvino" | "litert")."""
     if runtime == "onnxruntime":
-        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-
-        import onnx
-
         src = stock_onnx(model, size, tmp / f"{name}-stock-q.onnx")
-        input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
-
-        class Reader(CalibrationDataReader):
-            def __init__(self):
-                self.items = iter([{input_name: calib[i:i + 1]} for i in range(len(calib))])
-
-            def get_next(self):
-                return next(self.items, None)
-
-        out = tmp / f"{name}-stock-int8.onnx"
-        with quiet():
-            quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
-        return out
+        return ort_quantize(src, calib, tmp / f"{name}-stock-int8.onnx")
     if runtime == "openvino":
         import nncf
         import openvino as ov
