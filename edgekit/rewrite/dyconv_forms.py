@@ -45,13 +45,31 @@ def layer_kind(m: DynamicConv2d) -> str:
     return "pointwise" if m.kernel_size == (1, 1) else "dense"
 
 
+def rule_kind(m: DynamicConv2d) -> str:
+    """layer_kind, with 1×1 convs split by which side is wider: the K-fold tensor of input_mix is
+    the input, that of the stacked / branch forms the output."""
+    kind = layer_kind(m)
+    if kind == "pointwise":
+        return "expand" if m.out_channels > m.in_channels else "project"
+    return kind
+
+
 def default_form(m: DynamicConv2d, input_shape, target: str) -> str:
-    """The untuned choice (see RULE)."""
-    return RULE.get(target, {}).get(layer_kind(m), "branches")
+    """The untuned choice: RULE[target][rule_kind], else the K-branch form."""
+    return RULE.get(target, {}).get(rule_kind(m), "branches")
 
 
-# Measured, benchmarks/dyconv_forms.py (per layer, one interleaved run per layer and target, 1 thread):
-RULE: dict[str, dict[str, str]] = {}
+# benchmarks/dyconv_forms.py, 224×224, 1 thread, benchmarks/results/dyconv_forms.md. Per layer, the
+# geometric mean of form/branches latency over the distinct layers of mobilenetv3-small-dyconv:
+#   1×1 expansions: input_mix 0.67 (onnxruntime), 0.93 (LiteRT);
+#   depthwise: every other form is slower, stacked 2.3–2.6×, tiled 1.5×, input_mix 5–8×;
+#   1×1 projections: stacked 0.98 / 0.92, within the per-layer noise.
+# resnet18-dyconv (dense 3×3) whole model: stacked 1.00 / 1.03 / 1.02, tiled 1.04 / 1.01 / 1.05,
+# input_mix 1.02 / 1.32 / 1.08 of branches (onnxruntime / LiteRT / OpenVINO): branches stays.
+RULE: dict[str, dict[str, str]] = {
+    "onnx": {"expand": "input_mix"},
+    "tflite": {"expand": "input_mix"},
+}
 
 
 # A measured form replaces the rule's only when it is faster by more than this: candidates timed alone

@@ -105,3 +105,29 @@ def test_onnx_export_has_static_conv_weights_and_fewer_nodes(case, tmp_path):
     assert max(nodes["stacked"], nodes["input_mix"], nodes["tiled"]) < nodes["branches"], nodes
     assert nodes == {"dense": {"branches": 17, "stacked": 12, "input_mix": 11, "tiled": 13},
                      "depthwise_multiplier": {"branches": 17, "stacked": 9, "input_mix": 11, "tiled": 13}}[case]
+
+
+def test_rule_on_the_zoo_models():
+    """Untuned: 1×1 expansions take input_mix on onnxruntime / LiteRT, everything else the K branches."""
+    import edgekit.models.zoo  # noqa: F401
+    from edgekit.models.registry import create_model
+    from edgekit.rewrite.dyconv_forms import default_form, rule_kind
+    from edgekit.rewrite.pipeline import rewrite_for_export
+
+    model = create_model("mobilenetv3-small-dyconv").eval()
+    kinds = [rule_kind(m) for m in model.modules() if isinstance(m, DynamicConv2d)]
+    assert (kinds.count("expand"), kinds.count("project"), kinds.count("depthwise")) == (11, 11, 11)
+    for target, forms in (("onnx", {"branches": 22, "input_mix": 11}), ("openvino", {"branches": 33})):
+        _, log = rewrite_for_export(model, (3, 64, 64), target=target)
+        (rec,) = [r for r in log if r.name == "dyconv_static"]
+        assert rec.details["forms"] == forms and rec.details["mode"] == "rule" and rec.max_abs_diff < 1e-5
+        assert all((r["form"] == "input_mix") == (target == "onnx" and r["kind"] == "pointwise"
+                                                  and r["input_shape"][0] < _cout(model, r["name"]))
+                   for r in rec.details["layers"])
+    resnet = create_model("resnet18-dyconv").eval()
+    assert {default_form(m, None, t) for m in resnet.modules() if isinstance(m, DynamicConv2d)
+            for t in ("onnx", "tflite", "openvino")} == {"branches"}
+
+
+def _cout(model, name):
+    return model.get_submodule(name).out_channels
