@@ -82,3 +82,34 @@ def test_pipeline_tflite_and_openvino_micronet_m0():
         assert sum(k in ("transpose", "transpose2") for k in kinds) == n_transposes
     out, log = rewrite_for_export(m, shape, target="onnx")
     assert "absorb_permutations" not in [r.name for r in log]  # the ONNX target is unchanged
+
+
+@pytest.mark.slow
+def test_litert_m0_parity_and_census(tmp_path):
+    """On the real LiteRT runtime: the pass's model matches PyTorch, and its census is what the
+    rule's choices at 64×64 imply (densified sites leave no op; transposes it keeps stay)."""
+    pytest.importorskip("litert_torch")
+    from edgekit.analysis.census_tflite import census
+    from edgekit.exporters.tflite import litert_convert
+    from edgekit.runtimes.base import open_runner
+
+    m = micronet("m0")
+    shape = (3, 64, 64)
+    x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = m(x)
+    found = {}
+    for name, passes in (("before", [q for q in default_passes("tflite") if not isinstance(q, AbsorbPermutations)]),
+                         ("after", None)):
+        r, _ = rewrite_for_export(m, shape, target="tflite", passes=passes)
+        path = tmp_path / f"{name}.tflite"
+        with torch.no_grad():
+            path.write_bytes(litert_convert(r, torch.zeros(1, *shape)))
+        y = open_runner(path, "litert", 1).run(x.numpy())[0]
+        assert float(abs(torch.from_numpy(y) - ref).max() / ref.abs().max()) < 1e-4
+        c = census(str(path))
+        assert c["delegate"]["partitions"] == 1 and c["delegate"]["default_kernel_ops"] == 0
+        found[name] = (c["transpose"], c["reshape"])
+    # after: 6 grid transposes kept (see test_pipeline_tflite_and_openvino_micronet_m0), 3 TRANSPOSE each
+    # with the converter's NHWC pair, + the NCHW input; RESHAPE 2 each + 2; the densified sites leave none
+    assert found == {"before": (17, 21), "after": (1 + 3 * 6, 2 + 2 * 6)}
