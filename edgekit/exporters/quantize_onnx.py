@@ -35,7 +35,7 @@ from edgekit.exporters.int8_io import onnx_integer_io
 from edgekit.exporters.int8_io import quantize as io_quantize
 from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
-                                               annotate_layers)
+                                               annotate_layers, with_int8_top1)
 
 METHODS = ("minmax", "percentile", "entropy")
 # onnxruntime's own calibrators, with their defaults (quantize_static's CalibrationMethod)
@@ -418,10 +418,7 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
                              _minmax(predict(final, q.calib)[0]), "int8" if fmt == "qdq_s8" else "uint8")
         onnx.save(proto, str(out_path))
         if acc is not None:
-            acc["int8_top1"] = topk_accuracy(predict(out_path, eval_data[0])[0], eval_data[1]).top1
-            acc["drop"] = acc["fp32_top1"] - acc["int8_top1"]
-            if max_drop is not None:
-                acc["within_budget"] = acc["drop"] <= max_drop
+            acc = with_int8_top1(acc, topk_accuracy(predict(out_path, eval_data[0])[0], eval_data[1]).top1, max_drop)
     else:
         onnx.save(onnx.load(str(final)), str(out_path))
     fp32_ms, int8_ms = alternating_ms([q.caller(q.fp32), q.caller(final)], seconds=0.6) if search else (None, None)

@@ -25,7 +25,7 @@ from edgekit.exporters.int8_io import quantize as io_quantize
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
 from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
-                                               annotate_layers)
+                                               annotate_layers, with_int8_top1)
 
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")
 POOLS = ("ReduceMean", "AvgPool", "ReduceMax", "AdaptiveAvgPool")
@@ -261,14 +261,12 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
     fp32_ms, int8_ms = alternating_ms([caller(fp32), caller(final)], seconds=0.6) if search else (None, None)
     io = None
     if int8_io:  # i8 input / output; accuracy and fidelity are re-measured on that model
-        final, io = openvino_integer_io(final, (float(calib.min()), float(calib.max())),
+        final, io = openvino_integer_io(final.clone(), (float(calib.min()), float(calib.max())),
                                         _minmax(ov_predict(_compile(final), calib)[0]))
         if acc is not None:
             x_eval = np.ascontiguousarray(eval_data[0], dtype=np.float32)
-            acc["int8_top1"] = topk_accuracy(ov_predict(_compile(final), x_eval, io=io)[0], eval_data[1]).top1
-            acc["drop"] = acc["fp32_top1"] - acc["int8_top1"]
-            if max_drop is not None:
-                acc["within_budget"] = acc["drop"] <= max_drop
+            acc = with_int8_top1(acc, topk_accuracy(ov_predict(_compile(final), x_eval, io=io)[0], eval_data[1]).top1,
+                                 max_drop)
     final_c = _compile(final)
     report = policy_report(
         runtime="openvino", tool=f"nncf.quantize (preset {preset.upper()}, ignored_scope = every op not quantized)",

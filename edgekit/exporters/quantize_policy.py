@@ -167,3 +167,12 @@ def policy_report(*, runtime: str, tool: str, calib_method: str, calib_samples: 
         "search": trials,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def with_int8_top1(accuracy: dict | None, int8_top1: float, max_drop) -> dict | None:
+    """`accuracy` re-stated for the file finally written (e.g. after --int8-io changed its I/O)."""
+    if accuracy is None:
+        return None
+    drop = accuracy["fp32_top1"] - int8_top1
+    return accuracy | {"int8_top1": int8_top1, "drop": drop,
+                       "within_budget": None if max_drop is None else drop <= max_drop}
