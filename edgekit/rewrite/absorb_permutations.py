@@ -119,14 +119,18 @@ class AbsorbPermutations:
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
         self.k = self.COSTS.get(ctx.target, self.COSTS["tflite"])
-        hw = _input_pixels(model, ctx.input_shape)
         self.chosen = []
+        if not any(isinstance(m, PermuteChannels) for m in model.modules()):
+            return 0
+        hw = _input_pixels(model, ctx.input_shape)
         for parent in list(model.modules()):
             if not isinstance(parent, nn.Sequential):
                 continue
             for i in range(len(parent)):
                 p = parent[i]
                 if not (isinstance(p, PermuteChannels) and p.kind in ("transpose", "transpose2", "conv")):
+                    continue
+                if id(p) not in hw:  # not run by the forward pass: leave it
                     continue
                 consumer = parent[i + 1] if i + 1 < len(parent) else None
                 costs = self.costs(p, consumer, hw[id(p)])
