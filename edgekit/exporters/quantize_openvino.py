@@ -23,6 +23,7 @@ from edgekit.exporters.int8_io import dequantize as io_dequantize
 from edgekit.exporters.int8_io import openvino_integer_io
 from edgekit.exporters.int8_io import quantize as io_quantize
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
+from edgekit.exporters.quantize_tflite import match_layout
 from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
                                                annotate_layers, with_int8_top1)
@@ -167,7 +168,10 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
     check_max_drop(max_drop, eval_data)
     t0 = time.perf_counter()
     fp32 = _read(model_or_xml)
-    calib = np.ascontiguousarray(calib, dtype=np.float32)
+    shape = list(fp32.input(0).get_partial_shape().to_shape())
+    calib = match_layout(np.asarray(calib, dtype=np.float32), shape)  # an --nhwc IR takes N, H, W, C
+    if eval_data is not None:
+        eval_data = (match_layout(np.asarray(eval_data[0], dtype=np.float32), shape), eval_data[1])
     layers = ov_layers(fp32)
     keep_float = set(keep_float)
     unknown = keep_float - {L.name for L in layers}

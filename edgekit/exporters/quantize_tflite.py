@@ -145,7 +145,7 @@ def tfl_predict(content: bytes, x: np.ndarray, tensors: list[str] | None = None)
     return np.concatenate(logits), inter
 
 
-def _match_layout(x: np.ndarray, shape) -> np.ndarray:
+def match_layout(x: np.ndarray, shape) -> np.ndarray:
     shape = tuple(int(s) for s in shape)
     if x.ndim == 4 and tuple(x.shape[1:]) != shape[1:] and shape[1:] == (x.shape[2], x.shape[3], x.shape[1]):
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
@@ -167,9 +167,9 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     it = _interpreter(fp32)
     key, din, _ = _io(it)
     in_name = it.get_signature_list()[key]["inputs"][0] if key else din["name"]
-    calib = _match_layout(calib, din["shape"])
+    calib = match_layout(calib, din["shape"])
     if eval_data is not None:
-        eval_data = (_match_layout(eval_data[0], din["shape"]), eval_data[1])
+        eval_data = (match_layout(eval_data[0], din["shape"]), eval_data[1])
     layers = tflite_layers(fp32)
     keep_float = set(keep_float)
     unknown = keep_float - {L.name for L in layers}
