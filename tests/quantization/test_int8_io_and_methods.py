@@ -196,3 +196,25 @@ def test_bench_inputs_follow_the_io_scale():
     np.testing.assert_allclose(((q.astype(np.float32) + 3) * 0.02)[inside], f[inside], atol=0.01 + 1e-6)
     (raw,) = random_inputs([TensorSpec("input", (1, 3, 32, 32), "int8")])  # no scale: the full range
     assert raw.min() == -128 and raw.max() == 127
+
+
+def test_openvino_channels_last_int8_io(digits, fp32_openvino, tmp_path):
+    """An --nhwc IR (N, H, W, C input): calibration and eval data follow its layout (this crashed before)."""
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+
+    from edgekit.exporters.quantize_openvino import quantize_openvino
+
+    ppp = PrePostProcessor(fp32_openvino.clone())
+    ppp.input(0).tensor().set_layout(ov.Layout("NHWC"))
+    ppp.input(0).model().set_layout(ov.Layout("NCHW"))
+    nhwc = ppp.build()
+    assert list(nhwc.input(0).get_shape()) == [1, 32, 32, 3]
+    model, r = quantize_openvino(nhwc, digits["calib"], method="entropy", int8_io=True,
+                                 eval_data=(digits["x"], digits["y"]), search=False)
+    xml = tmp_path / "nhwc.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=False)
+    runner = _check_io_runner(xml, r, "int8")
+    assert runner.inputs()[0].shape == (1, 32, 32, 3)
+    top1 = topk_accuracy(runner_predict(runner, digits["x"]), digits["y"]).top1  # transposed by runner_predict
+    assert top1 == pytest.approx(r["accuracy"]["int8_top1"]) and r["accuracy"]["fp32_top1"] - top1 <= BUDGET
