@@ -161,7 +161,8 @@ def _round(x, nd: int = 3):
 
 
 def make_inputs(specs, seed: int = 0) -> list:
-    """Deterministic inputs: standard normal for floats, full range for ints (same as edgekit's random_inputs)."""
+    """Deterministic inputs: standard normal for floats, full range for ints (edgekit's random_inputs, except
+    that locally an integer-I/O input with a known scale gets the same normal values quantized)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
