@@ -6,7 +6,11 @@ side by side (interleaved, 1 thread) on the target's runtime with `benchmark_fil
     best = min(timings, key=timings.get)
 
 Absolute numbers mean little on a shared machine; the candidates of one layer are timed in one
-interleaved run, so their ratio does. `input_shapes(model, (C, H, W), types)` gives the input
+interleaved run, so their ratio does. A layer timed alone has no neighbours: the runtime cannot
+fuse the activation that follows it, and its output is the graph's. Measured on
+mobilenetv3-small-dyconv at 224 (benchmarks/results/dyconv_forms.md), the per-layer picks assembled
+into the whole model ran 0.86× (onnxruntime), 0.96× (LiteRT), 0.99× (OpenVINO) of all-branches,
+and on resnet18-dyconv, where the forms differ by a few % per layer, 0.98–1.08× (noise level). `input_shapes(model, (C, H, W), types)` gives the input
 shape every module of `types` sees in one batch-1 forward pass.
 """
 

@@ -108,7 +108,8 @@ def test_onnx_export_has_static_conv_weights_and_fewer_nodes(case, tmp_path):
 
 
 def test_rule_on_the_zoo_models():
-    """Untuned: 1×1 expansions take input_mix on onnxruntime / LiteRT, everything else the K branches."""
+    """Untuned: 1×1 expansions take input_mix on onnxruntime / LiteRT, 1×1 projections the stacked form
+    on LiteRT, everything else (depthwise, dense 3×3, all of OpenVINO) the K branches."""
     import edgekit.models.zoo  # noqa: F401
     from edgekit.models.registry import create_model
     from edgekit.rewrite.dyconv_forms import default_form, rule_kind
@@ -124,6 +125,10 @@ def test_rule_on_the_zoo_models():
         assert all((r["form"] == "input_mix") == (target == "onnx" and r["kind"] == "pointwise"
                                                   and r["input_shape"][0] < _cout(model, r["name"]))
                    for r in rec.details["layers"])
+    _, log = rewrite_for_export(model, (3, 64, 64), target="tflite")
+    (rec,) = [r for r in log if r.name == "dyconv_static"]
+    assert rec.details["forms"] == {"branches": 11, "input_mix": 11, "stacked": 11}
+    assert {r["form"] for r in rec.details["layers"] if r["kind"] == "depthwise"} == {"branches"}
     resnet = create_model("resnet18-dyconv").eval()
     assert {default_form(m, None, t) for m in resnet.modules() if isinstance(m, DynamicConv2d)
             for t in ("onnx", "tflite", "openvino")} == {"branches"}
