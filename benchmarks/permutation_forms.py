@@ -236,6 +236,13 @@ def run_models(args) -> list[dict]:
             row["openvino_parity"] = {k: runtime_parity(p, "openvino", x, ref) for k, p in ov.items()}
             row["openvino_ms"] = ms
             row["openvino_ratio"] = {k: v / ms["stock"] for k, v in ms.items()}
+        if args.onnxruntime:  # the ONNX target (the pass is off there by default): before vs forced on
+            ox = {"stock": stock_onnx(model, size, tmp / f"{name}-stock-ort.onnx")}
+            for v in variants:
+                ox[v] = onnx_file(rewritten(model, shape, "onnx", None if v == "auto" else v, before=v == "before"),
+                                  shape, tmp / f"{name}-{v}-ort.onnx")
+            ms = bench(ox, "onnxruntime", args.runs)
+            row["onnxruntime_ratio"] = {k: v / ms["stock"] for k, v in ms.items()}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -269,6 +276,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default="before,no_transpose,auto")
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--openvino", action="store_true")
+    ap.add_argument("--onnxruntime", action="store_true", help="models: also the onnx target on onnxruntime")
     ap.add_argument("--out", help="append the markdown table and JSON rows here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

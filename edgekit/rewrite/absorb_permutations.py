@@ -17,7 +17,7 @@ Costs MAdds (conv: C² per pixel; densify: the grouped conv's C_in·C_out·(1 �
 reported by the pipeline like any conv's.
 Applies: the targets in `PREFERRED`. Measured (benchmarks/results/permutation_forms.md, 224, 1 thread,
 one interleaved run per model), with / without this pass: LiteRT M0 0.95, M1 0.90, M2 0.96, M3 0.87;
-OpenVINO 0.95, 0.93, 0.96, 0.93. The ONNX target is not measured and keeps the fold's forms.
+OpenVINO 0.95, 0.93, 0.96, 0.93; onnxruntime (onnx target) M0 1.00, M2 1.01: off there.
 Zero transposes (`force="no_transpose"`) is not the fastest: before a Shift-Max and before the 7×7 /
 14×14 expansions the grid transpose is the cheapest form (M3: 1.03× stock with none vs 0.66× with them).
 """
