@@ -275,7 +275,7 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
     report = policy_report(
         runtime="openvino", tool=f"nncf.quantize (preset {preset.upper()}, ignored_scope = every op not quantized)",
         calib_method=method, calib_method_impl=METHOD_IMPL[method],
-        **({"own_ranges_tensors": own_ranges.replaced(final)} if method != "minmax" else {}), calib_samples=len(calib), int8_io=int8_io,
+        **(own_ranges.replaced(final) if method != "minmax" else {}), calib_samples=len(calib), int8_io=int8_io,
         **({"io": io} if io else {}), precision=precision, reasons=reasons,
         present=present, layers=layers, forced=forced, fp32_ms=fp32_ms, int8_ms=int8_ms, search=search,
         logits_cosine=tensor_error(ref, ov_predict(final_c, probe, io=io)[0])["cosine"], accuracy=acc, trials=trials,
@@ -297,82 +297,137 @@ def _tensor_key(output) -> str:
     return f"{output.get_node().get_friendly_name()}:{output.get_index()}"
 
 
+def _range_inputs(fq):
+    """The four range constants of a FakeQuantize (None when one is not a Constant)."""
+    nodes = [fq.input(i).get_source_output().get_node() for i in range(1, 5)]
+    if any(n.get_type_name() != "Constant" for n in nodes):
+        return None
+    return [np.asarray(n.get_data(), dtype=np.float32) for n in nodes]
+
+
+def _channel_axis(fq) -> int | None:
+    """None for a per-tensor FakeQuantize; the channel axis of a per-channel one (NNCF puts those in
+    front of depthwise convolutions)."""
+    vals = _range_inputs(fq)
+    if vals is None or vals[0].size == 1:
+        return None
+    axes = [i for i, d in enumerate(vals[0].shape) if d > 1]
+    return axes[0] if len(axes) == 1 else -1
+
+
+def _fq_keys(fq) -> list[str]:
+    """The range keys one FakeQuantize needs: its tensor, or one per channel ("tensor|axis:channel")."""
+    key, axis = _tensor_key(fq.input(0).get_source_output()), _channel_axis(fq)
+    if axis is None:
+        return [key]
+    if axis < 0:
+        return []
+    return [f"{key}|{axis}:{c}" for c in range(_range_inputs(fq)[0].shape[axis])]
+
+
 class ActivationRanges:
     """edgekit's own ranges (edgekit.calibration.ranges) of the float IR's tensors on OpenVINO,
-    collected on demand for the tensors a quantized variant's FakeQuantize nodes read, and cached."""
+    collected on demand for the tensors a quantized variant's FakeQuantize nodes read, and cached.
+    A per-channel quantizer gets each channel's min / max clipped to the whole tensor's threshold:
+    a KL search on one channel's sparse histogram clipped some channels to 4% of their range
+    (84.9% top-1 on the digits model; 97.77, the FP32 figure, this way)."""
 
     def __init__(self, fp32, calib: np.ndarray, method: str):
         self.fp32, self.calib, self.method = fp32, calib, method
         self.cache: dict[str, tuple[float, float]] = {}
 
     def ranges_for(self, quantized) -> dict[str, tuple[float, float]]:
-        keys = {_tensor_key(fq.input(0).get_source_output()) for fq in activation_fake_quantizes(quantized)}
+        keys = {k for fq in activation_fake_quantizes(quantized) for k in _fq_keys(fq)}
         missing = sorted(keys - set(self.cache))
         if missing:
             self.cache.update(self._collect(missing))
         return {k: self.cache[k] for k in keys if k in self.cache}
 
-    def replaced(self, quantized) -> int:
-        """How many activation FakeQuantize nodes of `quantized` read a tensor with an edgekit range."""
-        return sum(_tensor_key(fq.input(0).get_source_output()) in self.cache
-                   for fq in activation_fake_quantizes(quantized))
+    def replaced(self, quantized) -> dict:
+        """How many activation FakeQuantize nodes of `quantized` carry edgekit ranges, of how many."""
+        fqs = activation_fake_quantizes(quantized)
+        n = sum(bool(_fq_keys(fq)) and all(k in self.cache for k in _fq_keys(fq)) for fq in fqs)
+        return {"own_ranges_tensors": n, "activation_quantizers": len(fqs),
+                "per_channel_quantizers": sum(_channel_axis(fq) is not None for fq in fqs)}
 
     def _collect(self, keys: list[str]) -> dict[str, tuple[float, float]]:
         from edgekit.calibration.ranges import RangeCollector
 
+        tensors = sorted({k.partition("|")[0] for k in keys})
         m = self.fp32.clone()
         by_name = {op.get_friendly_name(): op for op in m.get_ordered_ops()}
-        found = [k for k in keys if k.rpartition(":")[0] in by_name]
-        ports = []
-        for k in found:
-            name, _, idx = k.rpartition(":")
-            op = by_name[name]
-            ports.append(op.output(int(idx)) if op.get_type_name() != "Parameter" else op.output(0))
-        m.add_outputs([p for p in ports])
+        found = [t for t in tensors if t.rpartition(":")[0] in by_name]
+        m.add_outputs([by_name[t.rpartition(":")[0]].output(int(t.rpartition(":")[2])) for t in found])
         compiled = _compile(m)
-        outs = [compiled.output(i + 1) for i in range(len(found))]  # output 0 is the logits
+        outs = dict(zip(found, (compiled.output(i + 1) for i in range(len(found)))))  # output 0: the logits
+        per_channel = {}  # tensor -> (axis, channels wanted)
+        for k in keys:
+            t, _, ch = k.partition("|")
+            if t in outs and ch:
+                axis, _, c = ch.partition(":")
+                per_channel.setdefault(t, (int(axis), []))[1].append(int(c))
         req = compiled.create_infer_request()
 
-        def samples():
-            for i in range(len(self.calib)):
-                r = req.infer({0: self.calib[i:i + 1]})
-                yield {k: np.array(r[o]) for k, o in zip(found, outs)}
+        def samples(channels: bool):
+            def gen():
+                for i in range(len(self.calib)):
+                    r = req.infer({0: self.calib[i:i + 1]})
+                    acts = {}
+                    for t, o in outs.items():
+                        a = np.array(r[o])
+                        if channels and t in per_channel:
+                            axis, cs = per_channel[t]
+                            acts.update({f"{t}|{axis}:{c}": np.take(a, c, axis=axis) for c in cs})
+                        elif not channels:
+                            acts[t] = a
+                    yield acts
+            return gen
 
-        return RangeCollector(self.method).collect(samples)
+        ranges = RangeCollector(self.method).collect(samples(False))
+        if per_channel:  # each channel's min / max, clipped to its tensor's threshold
+            for k, (lo, hi) in RangeCollector("minmax").collect(samples(True)).items():
+                t_lo, t_hi = ranges[k.partition("|")[0]]
+                ranges[k] = (max(lo, t_lo), min(hi, t_hi))
+        return ranges
 
 
 def set_activation_ranges(model, ranges: dict[str, tuple[float, float]]) -> int:
     """Write `ranges` into the activation FakeQuantize nodes of `model` (in place); the number changed.
 
-    NNCF's sign scheme is kept: an unsigned quantizer ([0, h]) gets [0, T]; a symmetric signed one
-    ([-s, s·127/128]) is scaled by T / s; an asymmetric one gets the new range with zero on the grid.
+    NNCF's sign scheme is kept, element by element for a per-channel quantizer: an unsigned range
+    ([0, h]) becomes [0, T]; a symmetric signed one ([-T'·128/127, T']) is scaled to T; an
+    asymmetric one gets the new range with zero on the grid.
     """
     from openvino import opset13 as ops
 
     changed = 0
     for fq in activation_fake_quantizes(model):
-        key = _tensor_key(fq.input(0).get_source_output())
-        consts = [fq.input(i).get_source_output().get_node() for i in range(1, 5)]
-        if key not in ranges or any(c.get_type_name() != "Constant" for c in consts):
+        keys = _fq_keys(fq)
+        if not keys or any(k not in ranges for k in keys):
             continue
-        vals = [np.asarray(c.get_data(), dtype=np.float32) for c in consts]
-        if any(v.size != 1 for v in vals):
-            continue
-        il, ih = float(vals[0].item()), float(vals[1].item())
-        lo, hi = ranges[key]
-        if il >= 0:
-            new = (il, max(hi, il + 1e-12))
-        elif ih > 0 and abs(ih + il * 127 / 128) <= 1e-3 * abs(il):  # NNCF symmetric signed
-            t = max(-lo, hi, 1e-12)
-            new = (il * t / -il, ih * t / -il)
+        vals = _range_inputs(fq)
+        shape = vals[0].shape
+        il, ih = vals[0].astype(np.float64), vals[1].astype(np.float64)
+        axis = _channel_axis(fq)
+        lo = np.array([ranges[k][0] for k in keys], np.float64)
+        hi = np.array([ranges[k][1] for k in keys], np.float64)
+        if axis is not None:
+            bshape = [1] * len(shape)
+            bshape[axis] = len(keys)
+            lo, hi = lo.reshape(bshape), hi.reshape(bshape)
         else:
-            levels = int(fq.get_attributes().get("levels", 256)) - 1
-            lo, hi = min(lo, 0.0), max(hi, 1e-12)
-            step = (hi - lo) / levels
-            zp = round(-lo / step)
-            new = (-zp * step, (levels - zp) * step)
-        for i, v in zip((1, 2, 3, 4), (new[0], new[1], new[0], new[1])):
-            fq.input(i).replace_source_output(ops.constant(np.full(vals[i - 1].shape, v, np.float32)).output(0))
+            lo, hi = lo.reshape(shape), hi.reshape(shape)
+        levels = int(fq.get_attributes().get("levels", 256)) - 1
+        t = np.maximum(np.maximum(-lo, hi), 1e-12)
+        symmetric = (il < 0) & (ih > 0) & (np.abs(ih + il * 127 / 128) <= 1e-3 * np.abs(il))
+        a_lo, a_hi = np.minimum(lo, 0.0), np.maximum(hi, 1e-12)
+        step = (a_hi - a_lo) / levels
+        zp = np.round(-a_lo / step)
+        # NNCF symmetric: [-T·128/127, T] for a largest |x| of T
+        new_lo = np.where(il >= 0, il, np.where(symmetric, il * t / np.maximum(ih, 1e-12), -zp * step))
+        new_hi = np.where(il >= 0, np.maximum(hi, il + 1e-12), np.where(symmetric, t, (levels - zp) * step))
+        for i, v in zip((1, 2, 3, 4), (new_lo, new_hi, new_lo, new_hi)):
+            fq.input(i).replace_source_output(ops.constant(np.asarray(v, np.float32).reshape(shape)).output(0))
         changed += 1
     return changed
 

@@ -94,12 +94,17 @@ def test_entropy_keeps_accuracy(digits, fp32_onnx, fp32_openvino, fp32_tflite, t
 
         _, r = quantize_openvino(fp32_openvino, digits["calib"], method="entropy", eval_data=ev, search=False)
         # one activation FakeQuantize in front of each of the 26 INT8 layers, each with edgekit's range
-        assert r["calib_method_impl"].startswith("edgekit entropy") and r["own_ranges_tensors"] == r["n_int8"] == 26
+        assert r["calib_method_impl"].startswith("edgekit entropy")
+        # 13 of them per channel (NNCF does that in front of depthwise convs): per-channel edgekit ranges
+        assert r["own_ranges_tensors"] == r["activation_quantizers"] == r["n_int8"] == 26
+        assert r["per_channel_quantizers"] == 13
     else:
         from edgekit.exporters.quantize_tflite import quantize_tflite
 
         _, r = quantize_tflite(fp32_tflite, digits["calib"], method="entropy", eval_data=ev, search=False)
-        assert r["calib_method_impl"].startswith("edgekit entropy") and r["own_ranges_tensors"] > 50
+        # every tensor ai-edge-quantizer calibrated got edgekit's range (none left at its min/max)
+        assert r["calib_method_impl"].startswith("edgekit entropy")
+        assert r["own_ranges_tensors"] == r["calibrated_tensors"] > 50
     a = r["accuracy"]
     assert r["calib_method"] == "entropy" and a["n"] == 449
     assert a["fp32_top1"] - a["int8_top1"] <= BUDGET
