@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.base import RewriteContext, input_shapes
 from edgekit.rewrite.densify_grouped_pointwise import densify
 from edgekit.rewrite.permute_channels import PermuteChannels, inverse, runs
 from edgekit.rewrite.shift_max_static import StaticShiftMax
@@ -126,7 +126,7 @@ class AbsorbPermutations:
         self.chosen = []
         if not any(isinstance(m, PermuteChannels) for m in model.modules()):
             return 0
-        hw = _input_pixels(model, ctx.input_shape)
+        hw = {k: int(v[2] * v[3]) for k, v in input_shapes(model, ctx.input_shape, PermuteChannels).items()}
         for parent in list(model.modules()):
             if not isinstance(parent, nn.Sequential):
                 continue
@@ -155,20 +155,3 @@ class AbsorbPermutations:
                     parent[i + 1] = absorb_into(consumer, p.perm)
                     parent[i] = nn.Identity()
         return len(self.chosen)
-
-
-@torch.no_grad()
-def _input_pixels(model: nn.Module, input_shape) -> dict[int, int]:
-    """id(PermuteChannels) → H·W of its input, from one batch-1 forward pass."""
-    seen: dict[int, int] = {}
-
-    def record(m, args):
-        seen.setdefault(id(m), int(args[0].shape[2] * args[0].shape[3]))
-
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, PermuteChannels)]
-    try:
-        model.eval()(torch.zeros(1, *input_shape))
-    finally:
-        for h in hooks:
-            h.remove()
-    return seen

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import torch
 from torch import nn
 
 
@@ -25,3 +26,21 @@ class RewritePass(Protocol):
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
         """Rewrite `model` in place; return how many sites were changed (0: nothing matched)."""
         ...
+
+
+@torch.no_grad()
+def input_shapes(model: nn.Module, input_shape, types) -> dict[int, torch.Size]:
+    """id(module) → the shape of its first input, for every module of `types` that one batch-1
+    forward pass runs (modules the pass does not reach are absent)."""
+    seen: dict[int, torch.Size] = {}
+
+    def record(m, args):
+        seen.setdefault(id(m), args[0].shape)
+
+    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, types)]
+    try:
+        model.eval()(torch.zeros(1, *input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from edgekit.models.layers import ChannelShuffle, HSigmoid, HSwish
-from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.base import RewriteContext, input_shapes
 from edgekit.rewrite.chain import is_holder
 from edgekit.rewrite.permute_channels import PermuteChannels, inverse, realization, realization_cost, runs
 from edgekit.rewrite.shift_max_static import StaticShiftMax, shift_offsets
@@ -94,7 +94,7 @@ class FoldChannelShuffles:
         # permutation conv beat both for few channels (9 µs / 26 µs). So: NCHW form, conv ≤ 32 ch.
         self.channels_last = False
         self.conv_below = 32 if ctx.target == "tflite" else 0
-        self.channels = _input_channels(model, ctx.input_shape)
+        self.channels = {k: int(v[1]) for k, v in input_shapes(model, ctx.input_shape, (ChannelShuffle, PermuteChannels)).items()}
         parts = [getattr(model, n, None) for n in ("features", "avgpool", "classifier")]
         if all(isinstance(p, nn.Module) for p in parts) and not isinstance(model, nn.Sequential):
             layout = None
@@ -250,21 +250,3 @@ class FoldChannelShuffles:
             if block_order(layout[q], groups) is not None:
                 cands.append(q)
         return min(cands, key=lambda q: (realization_cost(q, channels_last), len(runs(q))))
-
-
-@torch.no_grad()
-def _input_channels(model: nn.Module, input_shape) -> dict[int, int]:
-    """id(module) → channel count of its input, from one batch-1 forward pass."""
-    seen: dict[int, int] = {}
-
-    def record(m, args):
-        seen.setdefault(id(m), int(args[0].shape[1]))
-
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules()
-             if isinstance(m, (ChannelShuffle, PermuteChannels))]
-    try:
-        model.eval()(torch.zeros(1, *input_shape))
-    finally:
-        for h in hooks:
-            h.remove()
-    return seen

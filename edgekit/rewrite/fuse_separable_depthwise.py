@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.base import RewriteContext, input_shapes
 from edgekit.rewrite.chain import chains, is_passthrough
 
 
@@ -87,7 +87,7 @@ class FuseSeparableDepthwise:
         return cls.PREFERRED.get(target, False)
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
-        widths = _input_widths(model, ctx.input_shape)
+        widths = {k: int(v[-1]) for k, v in input_shapes(model, ctx.input_shape, nn.Conv2d).items()}
         changed = 0
         for chain in chains(model):
             i = 0
@@ -105,19 +105,3 @@ class FuseSeparableDepthwise:
                 else:
                     i += 1
         return changed
-
-
-@torch.no_grad()
-def _input_widths(model, input_shape) -> dict[int, int]:
-    seen: dict[int, int] = {}
-
-    def record(m, args):
-        seen.setdefault(id(m), int(args[0].shape[-1]))
-
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        model.eval()(torch.zeros(1, *input_shape))
-    finally:
-        for h in hooks:
-            h.remove()
-    return seen
