@@ -4,7 +4,8 @@ preprocessing, deterministic sampling.
     x, labels = load_calibration("images/", card, size=256)
 
 `x` is (N, C, H, W) float32 preprocessed per the card; `labels` come from class sub-folders or
-the file's `y` array, else None.
+the file's `y` array, else None. `edgekit.calibration.ranges` turns activations collected on
+such data into quantization ranges (min/max, percentile, KL entropy).
 """
 
 from __future__ import annotations
