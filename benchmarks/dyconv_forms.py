@@ -56,7 +56,7 @@ def per_layer(model, size, target, seconds):
     return rows
 
 
-def whole_model(model, size, target, picks, seconds, tmp: Path, forms=None):
+def whole_model(model, size, target, picks, seconds, tmp: Path, forms=None, tuned=False):
     from edgekit.analysis.flops import count_madds
     from edgekit.exporters.pipeline import analyse
     from edgekit.rewrite.dyconv_forms import FORMS, DynamicConvToStaticForms
@@ -68,14 +68,18 @@ def whole_model(model, size, target, picks, seconds, tmp: Path, forms=None):
     if picks:
         variants["picked"] = DynamicConvToStaticForms(picks=picks)  # the per-layer fastest, measured above
     variants["rule"] = DynamicConvToStaticForms()  # the untuned default: dyconv_forms.RULE
+    if tuned:
+        variants["tuned"] = DynamicConvToStaticForms()  # rewrite_for_export(tune=True): measured, with MARGIN
     files, info = {}, {}
     for v, dy in variants.items():
         passes = [dy if p.name == "dyconv_static" else p for p in default_passes(target)]
-        net, log = rewrite_for_export(model, (3, size, size), target=target, passes=passes, verify=(v in ("picked", "rule")))
+        net, log = rewrite_for_export(model, (3, size, size), target=target, passes=passes,
+                                      verify=(v in ("picked", "rule", "tuned")), tune=(v == "tuned"))
         files[v] = export_one(net, (3, size, size), target, tmp / f"{target}_{v}")
         census, _, _ = analyse(target, files[v])
         info[v] = {"nodes": (census or {}).get("nodes"), "madds": int(count_madds(net, (3, size, size)).total_madds),
-                   "max_abs_diff": max(r.max_abs_diff for r in log)}
+                   "max_abs_diff": max(r.max_abs_diff for r in log),
+                   "forms": next((r.details.get("forms") for r in log if r.name == "dyconv_static"), None)}
     res = benchmark_files(list(files.values()), threads=1, warmup=3, seconds=seconds)
     for v, r in zip(files, res):
         info[v]["median_ms"] = round(float(r["latency_ms"]["median"]), 4)
@@ -159,6 +163,7 @@ def main():
     ap.add_argument("--model-seconds", type=float, default=4.0)
     ap.add_argument("--out", default="benchmarks/results/dyconv_forms")
     ap.add_argument("--render", help="only re-render <out>.md from this result JSON")
+    ap.add_argument("--tuned", action="store_true", help="with --whole-only: also the --tune-forms rewrite")
     ap.add_argument("--whole-only", action="store_true",
                     help="skip the per-layer timing: whole models as all-branches vs the rule only")
     args = ap.parse_args()
@@ -182,7 +187,8 @@ def main():
                 with quiet():
                     if args.whole_only:
                         layers = []
-                        whole = whole_model(model, args.size, target, None, args.model_seconds, Path(tmp), ("branches",))
+                        whole = whole_model(model, args.size, target, None, args.model_seconds, Path(tmp), ("branches",),
+                                            tuned=args.tuned)
                     else:
                         layers = per_layer(model, args.size, target, args.layer_seconds)
                         picks = {row["name"]: row["pick"] for row in layers}
