@@ -34,10 +34,14 @@ MODELS = ("mobilenetv3-small-dyconv", "resnet18-dyconv")
 
 def per_layer(model, size, target, seconds):
     from edgekit.models.dyconv import DynamicConv2d
-    from edgekit.rewrite.dyconv_forms import FORMS, layer_key, layer_kind
-    from edgekit.rewrite.tune import input_shapes, measure_forms
+    import torch
 
-    shapes = input_shapes(model, (3, size, size), DynamicConv2d)
+    from edgekit.rewrite.base import input_shapes
+    from edgekit.rewrite.dyconv_forms import FORMS, layer_key, layer_kind
+    from edgekit.rewrite.tune import measure_forms
+
+    with torch.no_grad():
+        shapes = {k: tuple(v[1:]) for k, v in input_shapes(model, (3, size, size), DynamicConv2d).items()}
     rows, cache = [], {}
     for name, m in model.named_modules():
         if not isinstance(m, DynamicConv2d):

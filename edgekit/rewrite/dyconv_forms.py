@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import torch
 from torch import nn
 
 from edgekit.models.dyconv import DynamicConv2d
-from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.base import RewriteContext, input_shapes
 from edgekit.rewrite.dyconv_input_mix import DynamicConvInputMix
 from edgekit.rewrite.dyconv_stacked import DynamicConvStacked
 from edgekit.rewrite.dyconv_static import DynamicConvBranches
@@ -123,10 +124,9 @@ class DynamicConvToStaticForms:
         return pick(timings, default if default in self.forms else self.forms[0]), timings
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
-        from edgekit.rewrite.tune import input_shapes
-
         names = {id(m): n for n, m in model.named_modules()}
-        shapes = input_shapes(model, ctx.input_shape, DynamicConv2d)
+        with torch.no_grad():
+            shapes = {k: tuple(v[1:]) for k, v in input_shapes(model, ctx.input_shape, DynamicConv2d).items()}
         layers, cache, changed = [], {}, 0
         for parent in list(model.modules()):
             for key, child in list(parent.named_children()):

@@ -10,8 +10,7 @@ interleaved run, so their ratio does. A layer timed alone has no neighbours: the
 fuse the activation that follows it, and its output is the graph's. Measured on
 mobilenetv3-small-dyconv at 224 (benchmarks/results/dyconv_forms.md), the per-layer picks assembled
 into the whole model ran 0.86× (onnxruntime), 0.96× (LiteRT), 0.99× (OpenVINO) of all-branches,
-and on resnet18-dyconv, where the forms differ by a few % per layer, 0.98–1.08× (noise level). `input_shapes(model, (C, H, W), types)` gives the input
-shape every module of `types` sees in one batch-1 forward pass.
+and on resnet18-dyconv, where the forms differ by a few % per layer, 0.98–1.08× (noise level).
 """
 
 from __future__ import annotations
@@ -26,23 +25,6 @@ from torch import nn
 
 SECONDS = 0.25  # timing per candidate, interleaved in blocks of 5 runs
 WARMUP = 5
-
-
-def input_shapes(model: nn.Module, input_shape, types) -> dict[int, tuple[int, ...]]:
-    """id(module) → its (C, H, W) input in one batch-1 forward pass, for every module of `types`."""
-    shapes: dict[int, tuple[int, ...]] = {}
-
-    def record(mod, inputs):  # returns None: the input is left as it is
-        shapes.setdefault(id(mod), tuple(inputs[0].shape[1:]))
-
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, types)]
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, *input_shape))
-    finally:
-        for h in hooks:
-            h.remove()
-    return shapes
 
 
 def export_one(module: nn.Module, input_shape, target: str, stem: Path) -> Path:
