@@ -38,3 +38,12 @@ def expand_conv(k: int, index: torch.Tensor) -> nn.Conv2d:
     conv.weight.zero_()
     conv.weight[torch.arange(len(index)), index.long(), 0, 0] = 1.0
     return conv
+
+
+def sum_slices(y: torch.Tensor, size: int) -> torch.Tensor:
+    """y's channel slices of `size` added up (K − 1 Adds): Σ_k y[:, k·size:(k+1)·size]."""
+    parts = torch.split(y, size, dim=1)
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
+    return out

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from edgekit.models.dyconv import DynamicConv2d
-from edgekit.rewrite.dyconv_attention import StaticAttention, expand_conv
+from edgekit.rewrite.dyconv_attention import StaticAttention, expand_conv, sum_slices
 
 
 class DynamicConvStacked(nn.Module):
@@ -58,11 +58,7 @@ class DynamicConvStacked(nn.Module):
         y = self.conv(x) * self.expand(self.attention(x))
         if self.grouped:
             return self.reduce(y)
-        parts = torch.split(y, self.cout, dim=1)
-        out = parts[0]
-        for p in parts[1:]:
-            out = out + p
-        return out
+        return sum_slices(y, self.cout)
 
     def count_madds(self, inputs, output) -> dict:
         """Convs are counted by their own hooks; here the π Mul (and the slice adds for groups == 1)."""

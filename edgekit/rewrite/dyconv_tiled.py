@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from edgekit.models.dyconv import DynamicConv2d
-from edgekit.rewrite.dyconv_attention import StaticAttention, expand_conv
+from edgekit.rewrite.dyconv_attention import StaticAttention, expand_conv, sum_slices
 
 
 class DynamicConvTiled(nn.Module):
@@ -40,11 +40,7 @@ class DynamicConvTiled(nn.Module):
 
     def forward(self, x):
         y = self.conv(torch.cat([x] * self.k, dim=1)) * self.expand(self.attention(x))
-        parts = torch.split(y, self.cout, dim=1)
-        out = parts[0]
-        for p in parts[1:]:
-            out = out + p
-        return out
+        return sum_slices(y, self.cout)
 
     def count_madds(self, inputs, output) -> dict:
         """Convs are counted by their own hooks; here the π Mul and the slice adds."""
