@@ -255,7 +255,8 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
         runtime="litert",
         tool="ai-edge-quantizer static int8 (per-channel int8 weights, int8 activations), one recipe entry per layer",
         calib_method=method, calib_method_impl=METHOD_IMPL[method],
-        **({"own_ranges_tensors": replaced} if method != "minmax" else {}), calib_samples=len(calib), int8_io=int8_io, **({"io": io_spec(final)} if int8_io else {}),
+        **({"own_ranges_tensors": replaced, "calibrated_tensors": len(calibration)} if method != "minmax" else {}),
+        calib_samples=len(calib), int8_io=int8_io, **({"io": io_spec(final)} if int8_io else {}),
         precision=precision, reasons=reasons, present=present, layers=layers, forced=forced, fp32_ms=fp32_ms,
         int8_ms=int8_ms, search=search, logits_cosine=tensor_error(ref, tfl_predict(final, probe)[0])["cosine"],
         accuracy=acc, trials=trials, started=t0)
