@@ -16,7 +16,7 @@ from pathlib import Path
 
 # op → (index of the weight input, index of the data input)
 _CONVS = {"Conv": (1, 0), "ConvInteger": (1, 0), "QLinearConv": (3, 0), "ConvTranspose": (1, 0)}
-_MATMULS = {"MatMul": 0, "MatMulInteger": 0, "QLinearMatMul": 0, "Gemm": 0}
+_MATMULS = {"MatMul": 0, "MatMulInteger": 0, "QLinearMatMul": 0, "Gemm": 0, "QGemm": 0}
 
 
 @dataclass
@@ -75,7 +75,20 @@ def _attr(node, name, default):
     return default
 
 
+def _qgemm_madds(node, shapes) -> tuple[int, tuple[int, ...]] | None:
+    """com.microsoft QGemm (onnxruntime's INT8 Gemm): inputs A, a_scale, a_zp, B, ...; ONNX shape
+    inference does not know the op, so the output shape comes from A and B."""
+    a, b = shapes.get(node.input[0]), shapes.get(node.input[3])
+    if a is None or b is None:
+        return None
+    rows, k = (a[1], a[0]) if _attr(node, "transA", 0) else (a[0], a[1])
+    n = b[0] if _attr(node, "transB", 0) else b[1]
+    return n * k, (rows, n)
+
+
 def _node_madds(node, shapes) -> tuple[int, tuple[int, ...]] | None:
+    if node.op_type == "QGemm":
+        return _qgemm_madds(node, shapes)
     out = shapes.get(node.output[0])
     if node.op_type in _CONVS:
         w_idx, x_idx = _CONVS[node.op_type]
