@@ -11,9 +11,10 @@ keeps the network's convolutions therefore runs at best at the skeleton's speed,
 
 For each runtime, in one process, 1 thread, interleaved (edgekit.runtimes.bench.benchmark_files):
 stock (the unmodified model), edgekit (the exact rewrite), skeleton FP32, skeleton INT8 (the runtime's
-own full INT8 path: onnxruntime quantize_static QDQ per-channel, NNCF, ai-edge-quantizer static
-int8; see stock.py). Every variant goes through the same converter (stock.py), so the converter is
-not what differs.
+own full INT8 path: the fastest of onnxruntime quantize_static QDQ per-channel / QDQ per-tensor /
+QOperator, NNCF, ai-edge-quantizer static int8; see stock.py). Every variant goes through the same
+converter (stock.py), so the converter is not what differs. The one LiteRT INT8 op left on default
+kernels is the stem's border-correction ADD (its two input scales differ by more than XNNPACK's 2^8).
 
     python benchmarks/skeleton_bound.py                      # M0 at 224
     python benchmarks/skeleton_bound.py --models m0 m3 -o benchmarks/results/skeleton_bound.md
