@@ -33,7 +33,7 @@ from edgekit.exporters.int8_io import META_KEY as IO_KEY
 from edgekit.exporters.int8_io import dequantize as io_dequantize
 from edgekit.exporters.int8_io import onnx_integer_io
 from edgekit.exporters.int8_io import quantize as io_quantize
-from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
+from edgekit.exporters.quantize_policy import (policy_report, choose_groups, accuracy_with_budget, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
                                                annotate_layers, with_int8_top1)
 
@@ -391,18 +391,11 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
         def top1(path):
             return topk_accuracy(predict(path, x_eval)[0], y_eval).top1
 
-        fp32_top1, int8_top1 = top1(q.fp32), top1(final)
-        if max_drop is not None and fp32_top1 - int8_top1 > max_drop:
-            chosen = int8_set(precision)
-            ranked = rank_by_added_error(layers, chosen, q.layer_errors(final))
-
-            def evaluate(forced_now):
-                return top1(q.build(int8_set(precision, forced_now), fmt, out=q.tmp / "fallback.onnx"))
-
-            forced, int8_top1 = fallback_for_drop(ranked, max_drop, fp32_top1, int8_top1, evaluate)
-            final = q.build(int8_set(precision, forced), fmt)
-        acc = {"fp32_top1": fp32_top1, "int8_top1": int8_top1, "drop": fp32_top1 - int8_top1, "n": int(len(y_eval)),
-               "max_drop": max_drop, "within_budget": None if max_drop is None else fp32_top1 - int8_top1 <= max_drop}
+        final, forced, acc = accuracy_with_budget(
+            top1, q.fp32, final, len(y_eval), max_drop,
+            lambda: rank_by_added_error(layers, int8_set(precision), q.layer_errors(final)),
+            lambda f: top1(q.build(int8_set(precision, f), fmt, out=q.tmp / "fallback.onnx")),
+            lambda f: q.build(int8_set(precision, f), fmt))
 
     # per-layer report, measured on the QDQ form of the final choice (same ranges, readable tensors)
     chosen = int8_set(precision, forced)

@@ -24,7 +24,7 @@ from edgekit.exporters.int8_io import openvino_integer_io
 from edgekit.exporters.int8_io import quantize as io_quantize
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
 from edgekit.exporters.quantize_tflite import match_layout
-from edgekit.exporters.quantize_policy import (policy_report, choose_groups, fallback_for_drop, initial_precision,
+from edgekit.exporters.quantize_policy import (policy_report, choose_groups, accuracy_with_budget, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
                                                annotate_layers, with_int8_top1)
 
@@ -249,15 +249,10 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
         def top1(model):
             return topk_accuracy(ov_predict(_compile(model), x_eval)[0], y_eval).top1
 
-        fp32_top1, int8_top1 = top1(fp32), top1(final)
-        if max_drop is not None and fp32_top1 - int8_top1 > max_drop:
-            chosen = int8_set(precision)
-            ranked = rank_by_added_error(layers, chosen, layer_errors(fp32, final, layers, probe))
-            forced, int8_top1 = fallback_for_drop(ranked, max_drop, fp32_top1, int8_top1,
-                                                  lambda f: top1(build(int8_set(precision, f))))
-            final = build(int8_set(precision, forced))
-        acc = {"fp32_top1": fp32_top1, "int8_top1": int8_top1, "drop": fp32_top1 - int8_top1, "n": int(len(y_eval)),
-               "max_drop": max_drop, "within_budget": None if max_drop is None else fp32_top1 - int8_top1 <= max_drop}
+        final, forced, acc = accuracy_with_budget(
+            top1, fp32, final, len(y_eval), max_drop,
+            lambda: rank_by_added_error(layers, int8_set(precision), layer_errors(fp32, final, layers, probe)),
+            lambda f: top1(build(int8_set(precision, f))), lambda f: build(int8_set(precision, f)))
 
     chosen = int8_set(precision, forced)
     errors = layer_errors(fp32, final, layers, probe)

@@ -108,6 +108,21 @@ def fallback_for_drop(ranked: list[str], max_drop: float, fp32_top1: float, int8
     return forced, int8_top1
 
 
+def accuracy_with_budget(top1: Callable, fp32, final, n: int, max_drop: float | None, ranked: Callable[[], list[str]],
+                         evaluate: Callable[[list[str]], float], rebuild: Callable[[list[str]], object]):
+    """Top-1 of the float and INT8 models (`top1(model)`), and with a --max-drop budget the fallback:
+    `ranked()` lists the quantized layers most sensitive first, `evaluate(forced)` is the top-1 with
+    `forced` kept float, `rebuild(forced)` the final model. Returns (final, forced, accuracy dict)."""
+    forced: list[str] = []
+    fp32_top1, int8_top1 = top1(fp32), top1(final)
+    if max_drop is not None and fp32_top1 - int8_top1 > max_drop:
+        forced, int8_top1 = fallback_for_drop(ranked(), max_drop, fp32_top1, int8_top1, evaluate)
+        final = rebuild(forced)
+    acc = {"fp32_top1": fp32_top1, "int8_top1": int8_top1, "drop": fp32_top1 - int8_top1, "n": int(n),
+           "max_drop": max_drop, "within_budget": None if max_drop is None else fp32_top1 - int8_top1 <= max_drop}
+    return final, forced, acc
+
+
 def rank_by_added_error(layers, int8_names: set, errors: dict) -> list[str]:
     """Quantized layers, most sensitive first: the error a layer adds on top of its input's error.
 
