@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 TARGET_OF = {"onnxruntime": "onnx", "openvino": "openvino", "litert": "tflite"}
 
-from stock import quiet, reference_model as conditioned, stock_int8  # noqa: E402
+from stock import model_and_weights, quiet, stock_int8  # noqa: E402
 
 
 
@@ -104,9 +104,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="ek-int8-") as tmp:
         tmp = Path(tmp)
         for name in args.models.split(","):
-            model = conditioned(name, args.size)
-            ckpt = tmp / f"{name}.pth"
-            torch.save(model.state_dict(), ckpt)
+            model, ckpt = model_and_weights(name, args.size, tmp)
             calib = np.random.default_rng(1).standard_normal((args.calib, 3, args.size, args.size)).astype(np.float32)
             for runtime in args.runtimes.split(","):
                 target = TARGET_OF[runtime]

@@ -22,15 +22,12 @@ import numpy as np
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stock import reference_model as conditioned, stock_onnx as stock_export, time_alternating  # noqa: E402
+from stock import interleave_args, model_and_weights, stock_onnx as stock_export, time_alternating  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="micronet-m0,micronet-m1,micronet-m2,micronet-m3")
-    ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--block", type=int, default=20)
+    interleave_args(ap, rounds=30)
     args = ap.parse_args(argv)
 
     import torch
@@ -43,9 +40,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="ek-bench-") as tmp:
         tmp = Path(tmp)
         for name in args.models.split(","):
-            model = conditioned(name, args.size)
-            ckpt = tmp / f"{name}.pth"
-            torch.save(model.state_dict(), ckpt)
+            model, ckpt = model_and_weights(name, args.size, tmp)
             stock = stock_export(model, args.size, tmp / f"{name}-stock.onnx")
             t0 = time.perf_counter()
             res = export_model(name, "onnx", weights=ckpt, input_size=args.size, out=tmp / "edgekit", n_parity=4)

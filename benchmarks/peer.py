@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stock import quiet, reference_model, save_weights, stock_int8, stock_onnx, stock_tflite  # noqa: E402
+from stock import model_and_weights, quiet, stock_int8, stock_onnx, stock_tflite  # noqa: E402
 
 RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}
 STOCK_INT8_RUNTIME = {"onnxruntime": "onnxruntime", "litert": "litert", "openvino": "openvino"}
@@ -51,8 +51,7 @@ def run_model(variant: str, size: int, runs: int, int8: bool, tmp: Path) -> list
     from edgekit.runtimes.bench import benchmark_files
 
     name = f"micronet-{variant}"
-    model = reference_model(name, size)
-    weights = save_weights(model, tmp / f"{name}.pth")
+    model, weights = model_and_weights(name, size, tmp)
     stock = {"onnxruntime": stock_onnx(model, size, tmp / f"{name}-stock.onnx"),
              "litert": stock_tflite(model, size, tmp / f"{name}-stock.tflite")}
     stock["openvino"] = stock["onnxruntime"]

@@ -53,6 +53,20 @@ def save_weights(model, path: Path) -> Path:
     return path
 
 
+def model_and_weights(name: str, size: int, tmp: Path):
+    """reference_model(name, size) and its weights saved under tmp: (model, weights path)."""
+    model = reference_model(name, size)
+    return model, save_weights(model, tmp / f"{name}.pth")
+
+
+def interleave_args(ap, rounds: int) -> None:
+    """--models / --size / --rounds / --block of the time_alternating scripts."""
+    ap.add_argument("--models", default="micronet-m0,micronet-m1,micronet-m2,micronet-m3")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--block", type=int, default=20)
+
+
 def stock_onnx(model, size: int, path: Path) -> Path:
     import torch
 
