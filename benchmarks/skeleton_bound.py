@@ -38,22 +38,15 @@ def skeleton(model):
     """The rewritten model with every Shift-Max removed (a producer conv it owns is kept)."""
     from torch import nn
 
+    from edgekit.models.layers import HSwish
+    from edgekit.rewrite.base import replace_children
     from edgekit.rewrite.shift_max_from_producer import ConvShiftMax
     from edgekit.rewrite.shift_max_static import StaticShiftMax
 
-    from edgekit.models.layers import HSwish
-
-    removed = 0
-    for parent in list(model.modules()):
-        for key, child in list(parent.named_children()):
-            if isinstance(child, (HSwish, nn.Hardswish)):  # XNNPACK has no INT8 hard-swish: keep INT8 delegated
-                setattr(parent, key, nn.ReLU6())
-            elif isinstance(child, StaticShiftMax):
-                setattr(parent, key, nn.Identity())
-                removed += 1
-            elif isinstance(child, ConvShiftMax):
-                setattr(parent, key, nn.Sequential(child.conv, *child.chain))
-                removed += 1
+    # XNNPACK has no INT8 hard-swish: ReLU6 keeps the INT8 skeleton delegated
+    replace_children(model, lambda m: nn.ReLU6() if isinstance(m, (HSwish, nn.Hardswish)) else None)
+    removed = replace_children(model, lambda m: nn.Identity() if isinstance(m, StaticShiftMax) else
+                               nn.Sequential(m.conv, *m.chain) if isinstance(m, ConvShiftMax) else None)
     return model, removed
 
 

@@ -100,14 +100,10 @@ def replicate_pad_max_pools(model):
                 x = _replicate_pad(x, pw, 3)
             return self.pool(x)
 
+    from edgekit.rewrite.base import replace_children
+
     model = copy.deepcopy(model)
-    replaced = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if eligible(child):
-                setattr(parent, name, ReplicatePadMaxPool(child))
-                replaced += 1
-    return model, replaced
+    return model, replace_children(model, lambda m: ReplicatePadMaxPool(m) if eligible(m) else None)
 
 
 def litert_convert(model, example) -> bytes:

@@ -44,3 +44,15 @@ def input_shapes(model: nn.Module, input_shape, types) -> dict[int, torch.Size]:
         for h in hooks:
             h.remove()
     return seen
+
+
+def replace_children(model: nn.Module, make) -> int:
+    """Swap every submodule m for which `make(m)` returns a module (None: keep m); the number swapped."""
+    changed = 0
+    for parent in list(model.modules()):
+        for key, child in list(parent.named_children()):
+            new = make(child)
+            if new is not None:
+                setattr(parent, key, new)
+                changed += 1
+    return changed

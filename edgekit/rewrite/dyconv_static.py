@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from edgekit.models.dyconv import DynamicConv2d
-from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.base import RewriteContext, replace_children
 from edgekit.rewrite.pool import global_pool
 
 
@@ -63,10 +63,5 @@ class DynamicConvToBranches:
     name = "dyconv_static"
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
-        changed = 0
-        for parent in list(model.modules()):
-            for key, child in list(parent.named_children()):
-                if isinstance(child, DynamicConv2d):
-                    setattr(parent, key, DynamicConvBranches(child).eval())
-                    changed += 1
-        return changed
+        return replace_children(model,
+                                lambda m: DynamicConvBranches(m).eval() if isinstance(m, DynamicConv2d) else None)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from edgekit.models.dyrelu import DYReLU
-from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.base import RewriteContext, replace_children
 from edgekit.rewrite.fold_batchnorm import bn_affine, fold_affine_into
 
 
@@ -79,10 +79,4 @@ class DYReLUToStatic:
     name = "dyrelu_static"
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
-        changed = 0
-        for parent in list(model.modules()):
-            for key, child in list(parent.named_children()):
-                if isinstance(child, DYReLU):
-                    setattr(parent, key, StaticDYReLU(child).eval())
-                    changed += 1
-        return changed
+        return replace_children(model, lambda m: StaticDYReLU(m).eval() if isinstance(m, DYReLU) else None)

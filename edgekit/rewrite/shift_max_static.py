@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from edgekit.models.micronet import DynamicShiftMax
-from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.base import RewriteContext, replace_children
 from edgekit.rewrite.pool import hyper_coefficients
 
 
@@ -166,12 +166,13 @@ class ShiftMaxToStatic:
     FORMS = {"onnx": "elementwise", "tflite": "elementwise", "openvino": "elementwise"}
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
-        changed = 0
-        for parent in list(model.modules()):
-            for key, child in list(parent.named_children()):
-                if isinstance(child, DynamicShiftMax):
-                    new = StaticShiftMax.from_dynamic(child)
-                    new.form = self.FORMS.get(ctx.target, "elementwise")
-                    setattr(parent, key, new)
-                    changed += 1
-        return changed
+        form = self.FORMS.get(ctx.target, "elementwise")
+
+        def make(m):
+            if not isinstance(m, DynamicShiftMax):
+                return None
+            new = StaticShiftMax.from_dynamic(m)
+            new.form = form
+            return new
+
+        return replace_children(model, make)
