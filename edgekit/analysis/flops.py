@@ -50,9 +50,12 @@ class MaddsReport:
         return d
 
 
-def _conv_madds(m: nn.Conv2d, out: torch.Tensor) -> int:
-    kh, kw = m.kernel_size
-    return out[0].numel() * (m.in_channels // m.groups) * kh * kw
+def _conv_madds(m: nn.modules.conv._ConvNd, out: torch.Tensor) -> int:
+    """Any rank (Conv1d/2d/3d): output elements × input channels per group × kernel volume."""
+    kernel = 1
+    for k in m.kernel_size:
+        kernel *= k
+    return out[0].numel() * (m.in_channels // m.groups) * kernel
 
 
 def _linear_madds(m: nn.Linear, out: torch.Tensor) -> int:
@@ -65,9 +68,9 @@ def count_params(model: nn.Module) -> int:
 
 @torch.no_grad()
 def count_madds(model: nn.Module, input_shape: tuple[int, ...]) -> MaddsReport:
-    """Count on one forward pass of a batch-1 input of `input_shape` (C, H, W) or (1, C, H, W)."""
-    if len(input_shape) == 3:
-        input_shape = (1, *input_shape)
+    """Count on one forward pass of a batch-1 input of per-sample `input_shape` ((C, H, W) for an image,
+    (C, T, H, W) for a clip); the batch dimension 1 is prepended."""
+    input_shape = (1, *input_shape)
     layers: list[LayerCount] = []
     hooks = []
 
@@ -79,7 +82,7 @@ def count_madds(model: nn.Module, input_shape: tuple[int, ...]) -> MaddsReport:
             if hasattr(m, "count_madds"):
                 c = m.count_madds(inputs, out)
                 conv, dynamic = int(c.get("conv", 0)), int(c.get("dynamic", 0))
-            elif isinstance(m, nn.Conv2d):
+            elif isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
                 conv = _conv_madds(m, out)
             elif isinstance(m, nn.Linear):
                 conv = _linear_madds(m, out)
@@ -91,7 +94,7 @@ def count_madds(model: nn.Module, input_shape: tuple[int, ...]) -> MaddsReport:
         return fn
 
     for name, m in model.named_modules():
-        if hasattr(m, "count_madds") or isinstance(m, (nn.Conv2d, nn.Linear)):
+        if hasattr(m, "count_madds") or isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
             hooks.append(m.register_forward_hook(hook(name)))
     was_training = model.training
     model.eval()

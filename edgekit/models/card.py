@@ -17,7 +17,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Card:
     name: str
     family: str = "custom"
-    input_size: tuple[int, int, int] = (3, 224, 224)  # C, H, W
+    input_size: tuple[int, ...] = (3, 224, 224)  # per sample: C, H, W — or C, T, H, W for a video clip
     num_classes: int = 1000
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
@@ -31,9 +31,14 @@ class Card:
     extra: dict = field(default_factory=dict)
 
     def with_input_size(self, size: int) -> "Card":
-        """The same card for a square input of `size` pixels (crop and resize scale along)."""
+        """The same card for a square input of `size` pixels (crop and resize scale along; a clip keeps T)."""
         resize = int(round(size * self.resize / self.crop)) if self.crop else size
-        return dataclasses.replace(self, input_size=(self.input_size[0], size, size), crop=size, resize=resize)
+        return dataclasses.replace(self, input_size=(*self.input_size[:-2], size, size), crop=size, resize=resize)
+
+    @property
+    def clip_length(self) -> int | None:
+        """T of a video model's (C, T, H, W) input; None for an image model."""
+        return int(self.input_size[1]) if len(self.input_size) == 4 else None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -46,17 +46,21 @@ def _load_factory(spec: str):
     return fn
 
 
-def parse_input_shape(text: str) -> tuple[int, int, int]:
-    """'3,224,224' or '3x224x224' → (3, 224, 224)."""
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """'3,224,224' or '3x224x224' → (3, 224, 224); a clip '3,8,112,112' → (C, T, H, W).
+
+    A leading batch 1 is dropped ('1,3,224,224' is an image, '1,3,8,112,112' a clip), so a
+    one-channel clip is written with its batch: '1,1,8,112,112'.
+    """
     parts = text.replace("x", ",").split(",")
     try:
         shape = tuple(int(p) for p in parts if p.strip())
     except ValueError:
         shape = ()
-    if len(shape) == 4 and shape[0] == 1:
+    if len(shape) in (4, 5) and shape[0] == 1:
         shape = shape[1:]
-    if len(shape) != 3 or min(shape) <= 0:
-        raise EdgekitError(f"--input-shape {text!r} is not C,H,W (e.g. 3,224,224)")
+    if len(shape) not in (3, 4) or min(shape) <= 0:
+        raise EdgekitError(f"--input-shape {text!r} is not C,H,W (e.g. 3,224,224) or C,T,H,W for a clip (3,8,112,112)")
     return shape
 
 
@@ -84,7 +88,7 @@ def load_model(source: str, weights: str | None = None, num_classes: int | None 
         card = getattr(model, "card", None)
         if not isinstance(card, Card):
             if input_shape is None:
-                raise EdgekitError(f"{source} has no model card: give --input-shape C,H,W")
+                raise EdgekitError(f"{source} has no model card: give --input-shape C,H,W (C,T,H,W for a clip)")
             shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else tuple(input_shape)
             card = Card(name=source, input_size=shape, crop=shape[-1], resize=shape[-1])
         if weights is not None:

@@ -1,6 +1,6 @@
 """Fold BatchNorm into the convolution or linear layer that feeds it.
 
-Matched: in a chain, Conv2d → BatchNorm2d or Linear → BatchNorm1d, optionally with a
+Matched: in a chain, Conv2d → BatchNorm2d, Conv3d → BatchNorm3d or Linear → BatchNorm1d, optionally with a
 ChannelShuffle (or identity-like modules) between the two.
 Replaced: the conv/linear gets W·γ/σ and bias (b − μ)·γ/σ + β; the BatchNorm becomes Identity.
 A DY-Conv (`DynamicConv2d`) takes it too, into each of its K kernels and biases: its output is
@@ -65,7 +65,7 @@ class FoldBatchNorm:
         for chain in chains(model):
             for i, slot in enumerate(chain):
                 bn = slot.module
-                if not isinstance(bn, (nn.BatchNorm2d, nn.BatchNorm1d)) or bn.running_var is None:
+                if not isinstance(bn, (nn.BatchNorm2d, nn.BatchNorm1d, nn.BatchNorm3d)) or bn.running_var is None:
                     continue
                 perm = None
                 j = i - 1
@@ -80,6 +80,7 @@ class FoldBatchNorm:
                 layer = chain[j].module
                 dyconv = isinstance(layer, DynamicConv2d) and isinstance(bn, nn.BatchNorm2d)
                 ok = (isinstance(layer, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)) or \
+                     (isinstance(layer, nn.Conv3d) and isinstance(bn, nn.BatchNorm3d)) or \
                      (isinstance(layer, nn.Linear) and isinstance(bn, nn.BatchNorm1d)) or dyconv
                 out_ch = (layer.out_channels if dyconv else layer.weight.shape[0]) if ok else -1
                 if not ok or out_ch != bn.num_features:

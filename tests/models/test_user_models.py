@@ -112,12 +112,13 @@ def test_bad_sources(source, message, tiny_file):
 
 
 @pytest.mark.parametrize("text,shape", [("3,224,224", (3, 224, 224)), ("3x96x96", (3, 96, 96)),
-                                        ("1,3,64,64", (3, 64, 64))])
+                                        ("1,3,64,64", (3, 64, 64)), ("2,3,64,64", (2, 3, 64, 64)),
+                                        ("3x8x112x112", (3, 8, 112, 112)), ("1,1,8,32,32", (1, 8, 32, 32))])
 def test_parse_input_shape(text, shape):
     assert parse_input_shape(text) == shape
 
 
-@pytest.mark.parametrize("text", ["224", "3,224", "a,b,c", "3,0,224", "2,3,64,64"])
+@pytest.mark.parametrize("text", ["224", "3,224", "a,b,c", "3,0,224", "2,3,8,64,64"])
 def test_parse_input_shape_rejects(text):
     with pytest.raises(EdgekitError, match="is not C,H,W"):
         parse_input_shape(text)

@@ -1,0 +1,92 @@
+"""The frames layout video rewrites work in: a clip (1, C, T, H, W) as a batch of T frames (T, C, H, W).
+
+Every runtime delegates 2-D convolutions and pools on a batch; none delegates CONV_3D or a 3-D pool
+(LiteRT leaves both on its default kernels). In the frames layout a k_t×k_h×k_w Conv3D is a 2-D
+convolution over "taps": tap k of output frame t is input frame t·s − p + k·d, or a zero frame where
+that index falls into the temporal padding. `tap(x, k, ...)` builds that (T', C, H, W) stack from
+slices and zero frames only — exact, and every op a delegate takes.
+
+`FramesModule` is the contract of a frames-layout replacement: `frames(x)` maps frames to frames;
+called on a 5-D clip it converts in and out itself, so each replacement is exact on its own, and
+`frames_layout.KeepFramesLayout` later removes the conversions between neighbours. A clip batch of
+N > 1 runs one clip at a time (the exported graph has N = 1), so no temporal tap crosses clips.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def to_frames(x: torch.Tensor) -> torch.Tensor:
+    """(1, C, T, H, W) → (T, C, H, W)."""
+    return x[0].transpose(0, 1)
+
+
+def from_frames(y: torch.Tensor) -> torch.Tensor:
+    """(T, C, H, W) → (1, C, T, H, W)."""
+    return y.transpose(0, 1).unsqueeze(0)
+
+
+def out_frames(t: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (t + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def tap_indices(t: int, k: int, kernel: int, stride: int, padding: int, dilation: int) -> list[int]:
+    """Input frame of tap k for each output frame (−1: a padding frame)."""
+    n = out_frames(t, kernel, stride, padding, dilation)
+    idx = [o * stride - padding + k * dilation for o in range(n)]
+    return [i if 0 <= i < t else -1 for i in idx]
+
+
+def gather_frames(x: torch.Tensor, indices: list[int], pad_value: float = 0.0) -> torch.Tensor:
+    """Frames `indices` of x (−1: a constant frame) as contiguous slices and one concat."""
+    parts, i = [], 0
+    while i < len(indices):
+        j = i
+        if indices[i] < 0:
+            while j + 1 < len(indices) and indices[j + 1] < 0:
+                j += 1
+            parts.append(torch.full((j - i + 1, *x.shape[1:]), pad_value, dtype=x.dtype))
+        else:
+            while j + 1 < len(indices) and indices[j + 1] == indices[j] + 1:
+                j += 1
+            parts.append(x[indices[i]:indices[j] + 1])
+        i = j + 1
+    return parts[0] if len(parts) == 1 else torch.cat(parts, 0)
+
+
+def tap(x: torch.Tensor, k: int, kernel: int, stride: int, padding: int, dilation: int,
+        pad_value: float = 0.0) -> torch.Tensor:
+    """The (T', C, H, W) frames tap k reads (zero frames, or `pad_value`, in the temporal padding)."""
+    return gather_frames(x, tap_indices(x.shape[0], k, kernel, stride, padding, dilation), pad_value)
+
+
+class FramesModule(nn.Module):
+    """A video op in the frames layout: subclasses implement `frames(x)` on (T, C, H, W).
+
+    `layout` is "clip" (forward takes and returns (N, C, T, H, W)) until `KeepFramesLayout` wires
+    the module between frames tensors and sets it to "frames".
+    """
+
+    layout = "clip"
+
+    def frames(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def per_sample(self, out: torch.Tensor) -> torch.Tensor:
+        """The output of one clip (for MAdds counting): all frames in the frames layout."""
+        return out if self.layout == "frames" else out[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.layout == "frames":
+            return self.frames(x)
+        if x.dim() != 5:
+            raise ValueError(f"{type(self).__name__} takes a clip (N, C, T, H, W), got shape {tuple(x.shape)}")
+        if x.shape[0] != 1:
+            return torch.cat([self(clip[None]) for clip in x])
+        return from_frames(self.frames(to_frames(x)))
+
+
+def triple(v) -> tuple[int, int, int]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v, v)
