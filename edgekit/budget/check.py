@@ -137,8 +137,8 @@ def check_budget(budget: Budget, progress=None) -> CheckReport:
         from edgekit.budget.measure import interleaved_latency
 
         arts = budget.artifacts
-        report.bench = interleaved_latency([(n, arts[n].file, arts[n].runtime) for n in timed], s.threads, s.warmup,
-                                           s.runs, progress=progress)
+        report.bench = interleaved_latency([(n, arts[n].file, arts[n].runtime, arts[n].threads) for n in timed],
+                                           s.threads, s.warmup, s.runs, progress=progress)
     top1_cache: dict[str, tuple[float, str]] = {}
 
     def top1(name: str) -> tuple[float, str]:
@@ -156,13 +156,13 @@ def check_budget(budget: Budget, progress=None) -> CheckReport:
             elif key == "max_latency_ms":
                 b = report.bench[a.name]
                 value = b["latency_ms"]["median"]
-                detail = f"median of {b['runs']} runs on {b['runtime']}, {s.threads} thread(s), interleaved"
+                detail = f"median of {b['runs']} runs on {b['runtime']}, {b['threads']} thread(s), interleaved"
             elif key == "max_latency_ratio":
                 mine, ref = report.bench[a.name]["latency_ms"]["median"], report.bench[a.reference]["latency_ms"]["median"]
                 value = mine / ref
                 detail = f"{_ms(mine)} vs {a.reference} {_ms(ref)}, same run"
             elif key == "max_partitions":
-                value, detail = xnnpack_partitions(a, s.threads)
+                value, detail = xnnpack_partitions(a, a.threads)
             elif key == "min_accuracy":
                 value, detail = top1(a.name)
             elif key == "max_int8_drop":

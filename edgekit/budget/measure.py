@@ -15,16 +15,17 @@ from pathlib import Path
 from edgekit.runtimes import device_bench as db
 
 
-def interleaved_latency(items: list[tuple[str, Path, str]], threads: int = 1, warmup: int = 10, runs: int = 100,
+def interleaved_latency(items: list[tuple], threads: int = 1, warmup: int = 10, runs: int = 100,
                         block: int = 10, progress=None) -> dict[str, dict]:
-    """{name: bench dict} for (name, file, runtime) items, timed interleaved in one process."""
+    """{name: bench dict} for (name, file, runtime) or (name, file, runtime, threads) items, timed
+    interleaved in one process; an item without its own thread count gets `threads`."""
     from edgekit.runtimes.base import open_runner, random_inputs
     from edgekit.runtimes.bench import add_artifact_metadata
 
     loaded = []
-    for name, path, runtime in items:
+    for name, path, runtime, *own in items:
         t0 = db.time.perf_counter_ns()
-        runner = open_runner(path, runtime, threads)
+        runner = open_runner(path, runtime, own[0] if own else threads)
         init_ms = (db.time.perf_counter_ns() - t0) / 1e6
         specs = runner.inputs()
         arrays = random_inputs(specs)
@@ -49,8 +50,8 @@ def interleaved_latency(items: list[tuple[str, Path, str]], threads: int = 1, wa
     out = {}
     for name, path, runner, specs, _call, init_ms, samples in loaded:
         result = {"kind": "bench", "schema": 1, "where": "local", "budget_name": name, "runtime": runner.runtime,
-                  "runtime_version": db.dist_version(*_DISTS.get(runner.runtime, ())), "threads": threads,
-                  "warmup": warmup, "runs": len(samples), "seconds": None, "init_ms": init_ms,
+                  "runtime_version": db.dist_version(*_DISTS.get(runner.runtime, ())), "threads": runner.threads,
+                  "thread_settings": db.thread_settings(runner.runtime, runner.threads), "warmup": warmup, "runs": len(samples), "seconds": None, "init_ms": init_ms,
                   "latency_ms": db.latency_stats(samples), "samples_ms": db.capped_samples(samples),
                   "host": db.host_info(),
                   "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in specs],

@@ -9,6 +9,7 @@
     [artifacts.m0]              # one table per artifact; the name is used in reports and JUnit
     file = "out/micronet-m0.tflite"   # relative to the budget file
     runtime = "litert"          # optional, overrides settings.runtime
+    threads = 2                 # optional, overrides settings.threads (e.g. the device's cores)
     max_size_kb = 4200          # all files of the artifact (.xml + .bin), KiB
     max_madds = 4_500_000       # sidecar total_madds, else counted in the graph
     max_latency_ms = 5.0        # median on this machine
@@ -53,6 +54,7 @@ SETTINGS_KEYS = {
 ARTIFACT_KEYS = {
     "file": (str, "a path to the artifact"),
     "runtime": (str, f"one of {', '.join(RUNTIMES)}"),
+    "threads": (int, "an integer >= 1"),
     "max_size_kb": (_NUMBER, "a number > 0 (KiB)"),
     "max_madds": (_NUMBER, "a number > 0"),
     "max_latency_ms": (_NUMBER, "a number > 0 (milliseconds)"),
@@ -82,6 +84,7 @@ class ArtifactBudget:
     file: Path
     runtime: str
     limits: dict = field(default_factory=dict)  # limit key → value, in LIMITS order
+    threads: int = 1  # intra-op threads it is timed (and its partitions counted) with
     reference: str | None = None
     baseline: str | None = None
     eval: Path | None = None
@@ -220,6 +223,7 @@ def load_budget(path) -> Budget:
                               f"have ({file.name})", tname, "max_partitions")
         artifacts[name] = ArtifactBudget(
             name=name, file=file, runtime=table.get("runtime", settings.runtime),
+            threads=table.get("threads", settings.threads),
             limits={k: table[k] for k in LIMITS if k in table},
             reference=table.get("reference"), baseline=table.get("baseline"), eval=eval_path)
 

@@ -82,6 +82,7 @@ def write_report_files(results: Results, out: Path) -> list[str]:
         md += ["## Latency distribution", "",
                "Per-run latencies of each result (box: quartiles, whiskers: 1.5 IQR, dots: outliers).", "",
                "![latency distribution](latency_distribution.png)", ""]
+        md += _thread_scaling(bench, out, files)
 
     if results.profiles:
         md += ["## Per-op time", ""]
@@ -104,6 +105,40 @@ def write_report_files(results: Results, out: Path) -> list[str]:
 
     (out / "index.md").write_text("\n".join(md).rstrip() + "\n")
     return files
+
+
+def _settings_text(settings: dict | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (settings or {}).items()) or "-"
+
+
+def _thread_scaling(bench: list[dict], out: Path, files: list[str]) -> list[str]:
+    """The thread-scaling section (plot + table) when some artifact was timed at several thread
+    counts, and the runtimes' thread settings of every result; Markdown lines."""
+    md = []
+    series = plots.scaling_series(bench)
+    if any(len(pts) > 1 for pts in series.values()):
+        plots.scaling_plot(bench, out / "thread_scaling.png")
+        files.append("thread_scaling.png")
+        md += ["## Thread scaling", "",
+               "Median latency and speed-up against the fewest threads measured, per artifact, runtime and "
+               "machine (dashed: linear). Thread counts above the machine's cores are marked (!): those "
+               "threads share cores.", "", "![thread scaling](thread_scaling.png)", "",
+               "| artifact · runtime | threads | median ms | speed-up | vs linear |", "|---|---:|---:|---:|---:|"]
+        over = {(plots.median_ms(r), r.get("threads")) for r in bench if r.get("oversubscribed")}
+        for name, pts in series.items():
+            for x, ms, up in pts:
+                mark = " (!)" if (ms, x) in over else ""
+                md.append(f"| {_md_cell(name)} | {x}{mark} | {_ms(ms)} | {up:.2f} | {up / (x / pts[0][0]):.2f} |")
+        md.append("")
+    settings = {}
+    for r in bench:
+        if r.get("thread_settings"):
+            settings.setdefault((r.get("runtime", "?"), r.get("threads")), r["thread_settings"])
+    if settings:
+        md += ["Runtime thread settings (as applied by the runner): "] + [
+            f"- {_md_cell(rt)}, {n} thread(s): {_md_cell(_settings_text(cfg))}"
+            for (rt, n), cfg in sorted(settings.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))] + [""]
+    return md
 
 
 def build_report(results: Results, out_dir, force: bool = False) -> list[str]:

@@ -4,6 +4,7 @@ Sizes are fixed so a report looks the same everywhere (DPI 100, width 800 px):
   latency_vs_madds   800 × 500
   latency distribution 800 × (150 + 50·results) px
   per-op bars        800 × (150 + 35·op types) px
+  scaling_plot       800 × 400 (latency and speed-up against the thread count, or a sweep's x)
 """
 
 from __future__ import annotations
@@ -178,3 +179,66 @@ def op_bars(profile: dict, path: Path, top: int = TOP_OPS) -> list[dict]:
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return rows
+
+
+def _scaling_value(r: dict) -> float | None:
+    return median_ms(r) if r.get("latency_ms") else r.get("median_ms")
+
+
+def scaling_series(records: list[dict], x: str = "threads") -> dict[str, list[tuple[float, float, float]]]:
+    """Records grouped into series — `r["series"]` if given, else the artifact on its runtime and
+    machine — each a sorted list of (x, median ms, speed-up against the series' smallest x).
+    A record needs `x` and a median (bench `latency_ms`, or a plain `median_ms`)."""
+    groups: dict[str, dict[float, float]] = {}
+    names = labels(records)
+    for r, name in zip(records, names):
+        xv, ms = r.get(x), _scaling_value(r)
+        if xv is None or not ms:
+            continue
+        key = r.get("series") or f"{name} · {series_key(r)}"
+        groups.setdefault(key, {})[xv] = ms
+    out = {}
+    for key, points in sorted(groups.items()):
+        xs = sorted(points)
+        base = points[xs[0]]
+        out[key] = [(xv, points[xv], base / points[xv]) for xv in xs]
+    return out
+
+
+def scaling_plot(records: list[dict], path: Path, x: str = "threads", xlabel: str = "threads",
+                 title: str = "Thread scaling") -> dict[str, list[tuple[float, float, float]]]:
+    """Two panels against `x` (default: the thread count): median latency, and the speed-up against
+    the smallest x of each series with the ideal (linear) speed-up dashed. Takes plain records
+    (bench results, or {"series", x, "median_ms"} dicts), so a sweep can draw its own; returns
+    `scaling_series(records, x)`. Series with one point are drawn as a single marker."""
+    plt = _pyplot()
+    series = scaling_series(records, x)
+    fig, (lat_ax, up_ax) = plt.subplots(1, 2, figsize=(WIDTH_IN, 4.0), dpi=DPI)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (name, pts) in enumerate(series.items()):
+        color = colors[k % len(colors)]
+        xs = [p[0] for p in pts]
+        lat_ax.plot(xs, [p[1] for p in pts], marker="o", color=color, label=name)
+        up_ax.plot(xs, [p[2] for p in pts], marker="o", color=color)
+    all_x = sorted({p[0] for pts in series.values() for p in pts})
+    if all_x:
+        lo = all_x[0]
+        up_ax.plot(all_x, [xv / lo for xv in all_x], linestyle="--", color="gray", label="ideal (linear)")
+        for ax in (lat_ax, up_ax):
+            ax.set_xticks(all_x)
+        lat_ax.legend(fontsize=6, loc="best")
+        up_ax.legend(fontsize=7, loc="upper left")
+    else:
+        lat_ax.text(0.5, 0.5, f"no results with {x} and a latency", ha="center", va="center",
+                    transform=lat_ax.transAxes)
+    lat_ax.set_xlabel(xlabel)
+    lat_ax.set_ylabel("median latency (ms)")
+    up_ax.set_xlabel(xlabel)
+    up_ax.set_ylabel(f"speed-up vs {xlabel} = {all_x[0] if all_x else '?'}")
+    for ax in (lat_ax, up_ax):
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return series

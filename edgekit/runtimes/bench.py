@@ -14,7 +14,14 @@ Result schema (one dict per artifact; `edgekit bench --json` prints a list of th
   file               path as given; name: its file name
   where              "local" | "ssh://user@host[:port]" | "adb[:SERIAL]"
   runtime            "onnxruntime" | "litert" | "openvino";  runtime_version (or null)
-  threads, warmup    as asked;  runs: timed runs actually made;  seconds: --seconds or null
+  threads, warmup    as asked (one result per thread count of a --threads list);  runs: timed runs
+                     actually made;  seconds: --seconds or null
+  thread_settings    the runtime's own settings for `threads`, as applied (device_bench.thread_settings:
+                     onnxruntime intra_op_num_threads / inter_op_num_threads 1 / allow_spinning,
+                     OpenVINO INFERENCE_NUM_THREADS + PERFORMANCE_HINT LATENCY + NUM_STREAMS 1,
+                     LiteRT num_threads for XNNPACK)
+  speedup_vs_1_thread  the same file's 1-thread median / this median (null without a 1-thread result)
+  oversubscribed     threads > the machine's usable cores (host cpus_available); also warned
   init_ms            load + compile (runner construction)
   first_run_ms       the first inference after init (cold caches, lazy allocation)
   latency_ms         {median, mean, p90, p99, min, max, std, cv}   (cv = std / mean)
@@ -39,7 +46,8 @@ Remote hooks (implemented in edgekit/runtimes/remote/ by their owner; same resul
 `where` set and host describing the device):
 
   edgekit.runtimes.remote.ssh.bench_over_ssh(target: str, files: list[Path], runtime: str,
-      threads: int, warmup: int, runs: int, seconds: float | None, key: str | None) -> list[dict]
+      threads: int | list[int], warmup: int, runs: int, seconds: float | None, key: str | None) -> list[dict]
+      (a list: one result per thread count, device_bench.py --threads 1,2,4 on the device)
       target is "user@host[:port]"; the device runs device_bench.py (this package's copy).
   edgekit.runtimes.remote.adb.bench_over_adb(serial: str | None, files: list[Path], threads: int,
       warmup: int, runs: int, seconds: float | None, benchmark_model: str | None) -> list[dict]
@@ -136,15 +144,23 @@ def _runtime_version(runtime: str) -> str | None:
     return db.dist_version(*RUNTIME_DISTS.get(runtime, ()))
 
 
-def _validate(threads: int, warmup: int, runs: int, seconds: float | None) -> None:
-    if threads < 1:
-        raise EdgekitError(f"--threads must be at least 1 (got {threads})")
+def parse_threads(value) -> list[int]:
+    """`--threads` as given: 2, "2", "1,2,4" or [1, 2] -> a list of counts >= 1 (order kept, repeats dropped)."""
+    try:
+        return db.parse_threads(value)
+    except db.BenchError as exc:
+        raise EdgekitError(str(exc)) from None
+
+
+def _validate(threads, warmup: int, runs: int, seconds: float | None) -> list[int]:
+    counts = parse_threads(threads)
     if warmup < 0:
         raise EdgekitError(f"--warmup must be 0 or more (got {warmup})")
     if runs < 1:
         raise EdgekitError(f"--runs must be at least 1 (got {runs})")
     if seconds is not None and seconds <= 0:
         raise EdgekitError(f"--seconds must be positive (got {seconds})")
+    return counts
 
 
 class _Timed:
@@ -175,15 +191,18 @@ class _Timed:
         self.samples: list[float] = []
 
 
-def benchmark_files(paths, runtime: str = "auto", threads: int = 1, warmup: int = 10, runs: int = 100,
-                    seconds: float | None = None, progress=None) -> list[dict]:
+def benchmark_files(paths, runtime: str = "auto", threads: int | list[int] | str = 1, warmup: int = 10,
+                    runs: int = 100, seconds: float | None = None, progress=None) -> list[dict]:
     """Benchmark several artifacts side by side: load all, warm each up, then time them in
     interleaved blocks (A×k, B×k, A×k, ...) until each has `runs` samples or `seconds` of timing.
 
-    Blocks of k = min(10, runs/10) runs keep each model's caches warm within a block while
-    spreading background noise evenly over all models. `progress(done, total)` is called per block.
+    `threads` may be a list (or "1,2,4"): every file is then loaded once per thread count and all
+    (file, count) pairs are interleaved together; results come file by file, counts in the order
+    given, each with `speedup_vs_1_thread` and `oversubscribed`. Blocks of k = min(10, runs/10) runs
+    keep each model's caches warm within a block while spreading background noise evenly over all
+    models (device_bench.interleave). `progress(done, total)` is called per block round.
     """
-    _validate(threads, warmup, runs, seconds)
+    counts = _validate(threads, warmup, runs, seconds)
     paths = [Path(p) for p in paths]
     if not paths:
         raise EdgekitError("no model files given")
@@ -192,32 +211,15 @@ def benchmark_files(paths, runtime: str = "auto", threads: int = 1, warmup: int 
             raise EdgekitError(f"model file not found: {p}")
     models = []
     for p in paths:  # load and warm up one at a time, so each memory reading is that model's own
-        m = _Timed(p, runtime, threads)
-        for _ in range(warmup):
-            m.call()
-        m.mem = m.memory.result()
-        models.append(m)
-    block = max(1, min(10, runs // 10)) if seconds is None else 5
-    if seconds is None:
-        total = runs * len(models)
-        while any(len(m.samples) < runs for m in models):
-            for m in models:
-                k = min(block, runs - len(m.samples))
-                if k > 0:
-                    m.samples += db.timed_runs(m.call, warmup=0, runs=k)
-            if progress:
-                progress(sum(len(m.samples) for m in models), total)
-    else:
-        spent = [0.0] * len(models)
-        while any(s < seconds * 1e3 for s in spent):
-            for i, m in enumerate(models):
-                if spent[i] < seconds * 1e3:
-                    new = db.timed_runs(m.call, warmup=0, runs=block)
-                    m.samples += new
-                    spent[i] += sum(new)
-            if progress:
-                progress(min(spent) / 1e3, seconds)
-    return [_result(m, runtime, warmup, seconds, len(models)) for m in models]
+        for n in counts:
+            m = _Timed(p, runtime, n)
+            for _ in range(warmup):
+                m.call()
+            m.mem = m.memory.result()
+            models.append(m)
+    for m, samples in zip(models, db.interleave([m.call for m in models], runs, seconds, progress)):
+        m.samples = samples
+    return db.thread_scaling([_result(m, runtime, warmup, seconds, len(models)) for m in models])
 
 
 def _result(m: _Timed, runtime: str, warmup: int, seconds, n_models: int) -> dict:
@@ -226,7 +228,8 @@ def _result(m: _Timed, runtime: str, warmup: int, seconds, n_models: int) -> dic
     name = m.runner.runtime
     result = {
         "kind": "bench", "schema": SCHEMA, "where": "local", "runtime": name,
-        "runtime_version": _runtime_version(name), "threads": m.runner.threads, "warmup": warmup,
+        "runtime_version": _runtime_version(name), "threads": m.runner.threads,
+        "thread_settings": db.thread_settings(name, m.runner.threads), "warmup": warmup,
         "runs": len(m.samples), "seconds": seconds, "init_ms": m.init_ms, "first_run_ms": m.first_run_ms,
         "latency_ms": db.latency_stats(m.samples), "samples_ms": db.capped_samples(m.samples),
         **m.mem, "host": db.host_info(),
@@ -237,7 +240,8 @@ def _result(m: _Timed, runtime: str, warmup: int, seconds, n_models: int) -> dic
     return add_artifact_metadata(result, m.path)
 
 
-def benchmark(path, runtime: str = "auto", threads: int = 1, warmup: int = 10, runs: int = 100,
+def benchmark(path, runtime: str = "auto", threads: int | list[int] | str = 1, warmup: int = 10, runs: int = 100,
               seconds: float | None = None) -> dict:
-    """Time one artifact on this machine; the result dict described in this module's docstring."""
+    """Time one artifact on this machine; the result dict described in this module's docstring
+    (the first thread count's when `threads` is a list: use benchmark_files for all of them)."""
     return benchmark_files([path], runtime, threads, warmup, runs, seconds)[0]

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.runtimes.base import TensorSpec
+from edgekit.runtimes.device_bench import litert_options
 
 
 def interpreter_module():
@@ -59,7 +60,7 @@ def make_interpreter(path, threads: int = 1, xnnpack: bool = True):
     log: list[str] = []
     try:
         with captured_native_stderr(log):
-            interp = mod.Interpreter(model_path=str(path), num_threads=int(threads),
+            interp = mod.Interpreter(model_path=str(path), **litert_options(threads),
                                      experimental_op_resolver_type=resolver)
             interp.allocate_tensors()
         interp.edgekit_log = "".join(log)

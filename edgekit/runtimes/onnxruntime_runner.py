@@ -1,4 +1,8 @@
-"""ONNX Runtime runner (CPU execution provider)."""
+"""ONNX Runtime runner (CPU execution provider).
+
+Threads as a device user sets them (device_bench.ort_session_config): intra_op_num_threads = threads,
+inter_op_num_threads 1, sequential execution, and the spin-wait choice between ops
+(session.intra_op.allow_spinning; `spinning=None` = edgekit's measured default)."""
 
 from __future__ import annotations
 
@@ -16,17 +20,16 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(
 class OnnxRuntimeRunner:
     runtime = "onnxruntime"
 
-    def __init__(self, path, threads: int = 1, profile: bool = False):
+    def __init__(self, path, threads: int = 1, profile: bool = False, spinning: bool | None = None):
         import onnxruntime as ort
 
         self.path = Path(path)
         self.threads = threads
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
+        from edgekit.runtimes.device_bench import ort_session_options
+
+        if threads < 1:
+            raise EdgekitError(f"--threads must be at least 1 (got {threads})")
+        opts = ort_session_options(threads, spinning)  # the settings every bench result states
         if profile:
             opts.enable_profiling = True
         try:

@@ -17,12 +17,10 @@ from edgekit.runtimes.base import TensorSpec, with_io_quantization
 
 
 def compile_config(threads: int = 1, precision: str = "f32") -> dict:
-    return {
-        "INFERENCE_NUM_THREADS": int(threads),
-        "NUM_STREAMS": 1,
-        "PERFORMANCE_HINT": "LATENCY",
-        "INFERENCE_PRECISION_HINT": precision,
-    }
+    """INFERENCE_NUM_THREADS, PERFORMANCE_HINT LATENCY, NUM_STREAMS 1 (device_bench.openvino_config)."""
+    from edgekit.runtimes.device_bench import openvino_config
+
+    return {**openvino_config(int(threads)), "INFERENCE_PRECISION_HINT": precision}
 
 
 def _spec(port) -> TensorSpec:

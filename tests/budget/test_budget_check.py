@@ -51,7 +51,7 @@ def test_unknown_key_names_line_and_key(tmp_path, models):
         """)
     line = one_error_line(run_cli("check", b))
     assert line == (f"error: {b}:7: unknown key 'max_latncy_ms' in [artifacts.m0] (did you mean: max_latency_ms?); "
-                    "known: file, runtime, max_size_kb, max_madds, max_latency_ms, max_latency_ratio, reference, "
+                    "known: file, runtime, threads, max_size_kb, max_madds, max_latency_ms, max_latency_ratio, reference, "
                     "max_partitions, min_accuracy, max_int8_drop, baseline, eval")
 
 
