@@ -61,9 +61,9 @@ def runner_predict(runner, x: np.ndarray, progress=None) -> np.ndarray:
     A channels-last model (input shape (1, H, W, C)) gets the batch transposed once.
     """
     (ispec,), ospec = runner.inputs(), runner.outputs()[0]
-    if len(ispec.shape) == 4 and ispec.shape[1:] != x.shape[1:] and ispec.shape[1:] == (x.shape[2], x.shape[3], x.shape[1]):
-        x = x.transpose(0, 2, 3, 1)
-    x = np.ascontiguousarray(x)
+    from edgekit.layouts import match_layout
+
+    x = np.ascontiguousarray(match_layout(x, ispec.shape))
     batch = ispec.shape[0] if ispec.shape and ispec.shape[0] > 0 else 1
     out = []
     for i in range(0, len(x), batch):

@@ -31,15 +31,18 @@ def constant_nodes(model) -> set[str]:
     return const
 
 
-def node_madds(node) -> int:
-    """Multiply-adds of one Convolution / GroupConvolution / MatMul, per sample (0 for other ops)."""
+def node_madds(node, batch: int | None = None) -> int:
+    """Multiply-adds of one Convolution / GroupConvolution / MatMul, per sample (0 for other ops).
+
+    `batch` is the model input's batch; without it a node's leading axis is taken as the batch,
+    which undercounts a video model whose frames run as a batch of T inside a batch-1 graph."""
     kind = node.get_type_name()
     if kind not in ("Convolution", "GroupConvolution", "MatMul"):
         return 0
     out = _shape(node.output(0))
     if out is None:
         return 0
-    per_sample = prod(out) // max(out[0], 1) if len(out) > 1 else prod(out)
+    per_sample = prod(out) // max(out[0] if batch is None else batch, 1) if len(out) > 1 else prod(out)
     w = _shape(node.input_value(1))
     if kind == "Convolution" and w:  # [Cout, Cin, kh, kw]
         return per_sample * prod(w[1:])
@@ -91,9 +94,11 @@ def census(model, runtime: bool = False, threads: int = 1) -> dict:
     const = constant_nodes(m)
     dynamic = [n.get_friendly_name() for n in ops if n.get_type_name() in ("Convolution", "GroupConvolution")
                and n.input_value(1).get_node().get_friendly_name() not in const]
+    first = _shape(m.inputs[0]) if m.inputs else None
+    batch = first[0] if first else None
     by_op: Counter = Counter()
     for n in ops:
-        by_op[n.get_type_name()] += node_madds(n)
+        by_op[n.get_type_name()] += node_madds(n, batch)
     out = {
         "format": "openvino",
         "nodes": len(ops),

@@ -86,7 +86,7 @@ def _qgemm_madds(node, shapes) -> tuple[int, tuple[int, ...]] | None:
     return n * k, (rows, n)
 
 
-def _node_madds(node, shapes) -> tuple[int, tuple[int, ...]] | None:
+def _node_madds(node, shapes, batch: int = 1) -> tuple[int, tuple[int, ...]] | None:
     if node.op_type == "QGemm":
         return _qgemm_madds(node, shapes)
     out = shapes.get(node.output[0])
@@ -97,10 +97,11 @@ def _node_madds(node, shapes) -> tuple[int, tuple[int, ...]] | None:
             x = shapes.get(node.input[x_idx])
             if w is None or x is None or out is None:
                 return None
-            return prod(x[1:]) * prod(w[1:]), out  # every input element scatters Cout/g × k×k products
+            return prod(x) // batch * prod(w[1:]), out  # every input element scatters Cout/g × k×k products
         if w is None or out is None:
             return None
-        return prod(out[1:]) * prod(w[1:]), out
+        # per sample of the graph's batch (not the node's leading axis: video frames run as a batch of T)
+        return prod(out) // batch * prod(w[1:]), out
     a = shapes.get(node.input[_MATMULS[node.op_type]])
     if a is None or out is None:
         return None
@@ -119,11 +120,13 @@ def graph_madds(model) -> GraphMadds:
 
     proto = onnx.load(str(model), load_external_data=False) if isinstance(model, (str, Path)) else model
     shapes = _shapes(proto)
+    first = shapes.get(proto.graph.input[0].name) if len(proto.graph.input) else None
+    batch = first[0] if first else 1
     nodes, unknown = [], []
     for node in proto.graph.node:
         if node.op_type not in _CONVS and node.op_type not in _MATMULS:
             continue
-        counted = _node_madds(node, shapes)
+        counted = _node_madds(node, shapes, batch)
         name = node.name or node.output[0]
         if counted is None:
             unknown.append(name)

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgekit.layouts import to_channels_first, to_channels_last, wants_channels_last
+
 # The tolerance the issue sets per precision, relative to the output scale. INT8 has none: its
 # quality is judged by cosine, top-1 agreement and accuracy on real data, not by a bound.
 TOLERANCES = {"fp32": 1e-4, "fp16": 1e-2}
@@ -40,8 +42,15 @@ class Parity:
         return asdict(self) | {"ok": self.ok}
 
 
-def structured_inputs(shape: tuple[int, int, int]) -> list[np.ndarray]:
-    """Deterministic non-random images (1, C, H, W), in the normalised range of real data (±2.5)."""
+def structured_inputs(shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Deterministic non-random images (1, C, H, W), in the normalised range of real data (±2.5).
+
+    For a clip shape (C, T, H, W) each pattern moves two pixels to the right per frame (frame t is
+    the image rolled by 2t), so temporal kernels see motion, not a still."""
+    if len(shape) == 4:
+        c, t, h, w = shape
+        return [np.stack([np.roll(im[0], 2 * i, axis=-1) for i in range(t)], axis=1)[None]
+                for im in structured_inputs((c, h, w))]
     c, h, w = shape
     yy, xx = np.meshgrid(np.linspace(-1.0, 1.0, h), np.linspace(-1.0, 1.0, w), indexing="ij")
     chan = np.linspace(-1.0, 1.0, c)[:, None, None] if c > 1 else np.zeros((1, 1, 1))
@@ -55,8 +64,8 @@ def structured_inputs(shape: tuple[int, int, int]) -> list[np.ndarray]:
     return [im[None].astype(np.float32) for im in images]
 
 
-def parity_inputs(shape: tuple[int, int, int], n: int = 8, seed: int = 0) -> list[np.ndarray]:
-    """`n` inputs (1, C, H, W): structured ones for up to half of them, the rest seeded normal."""
+def parity_inputs(shape: tuple[int, ...], n: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """`n` inputs (1, *shape): structured ones for up to half of them, the rest seeded normal."""
     structured = structured_inputs(shape)[: n // 2]
     rng = np.random.default_rng(seed)
     rand = [rng.standard_normal((1, *shape)).astype(np.float32) for _ in range(n - len(structured))]
@@ -92,9 +101,10 @@ def compare(refs: list[np.ndarray], outs: list[np.ndarray], tolerance: float | N
 
 
 def to_runner_input(x: np.ndarray, spec, nhwc: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(array for the runner, float NCHW array PyTorch should see) for one NCHW float input."""
+    """(array for the runner, float NCHW array PyTorch should see) for one NCHW float input (or an
+    NCTHW clip; channels-last is then N,T,H,W,C)."""
     ref = x
-    feed = x.transpose(0, 2, 3, 1) if nhwc else x
+    feed = x.transpose(to_channels_last(x.ndim)) if nhwc else x
     dt = np.dtype(spec.dtype)
     if np.issubdtype(dt, np.integer):
         if spec.quantization is None:
@@ -102,7 +112,7 @@ def to_runner_input(x: np.ndarray, spec, nhwc: bool) -> tuple[np.ndarray, np.nda
         s, zp = spec.quantization
         feed = quantize(feed, s, zp, dt)
         deq = dequantize(feed, s, zp)
-        ref = deq.transpose(0, 3, 1, 2) if nhwc else deq
+        ref = deq.transpose(to_channels_first(deq.ndim)) if nhwc else deq
     else:
         feed = feed.astype(dt)
     if tuple(feed.shape) != tuple(spec.shape):
@@ -118,9 +128,8 @@ def from_runner_output(y: np.ndarray, spec) -> np.ndarray:
     return np.asarray(y, np.float32)
 
 
-def is_channels_last(spec, input_shape: tuple[int, int, int]) -> bool:
-    c, h, w = input_shape
-    return tuple(spec.shape) == (1, h, w, c) and tuple(spec.shape) != (1, c, h, w)
+def is_channels_last(spec, input_shape: tuple[int, ...]) -> bool:
+    return wants_channels_last((1, *input_shape), spec.shape)
 
 
 def measure_parity(model, runner, input_shape: tuple[int, int, int], *, n: int = 8, nhwc: bool | None = None,
@@ -140,7 +149,8 @@ def measure_parity(model, runner, input_shape: tuple[int, int, int], *, n: int =
     refs, outs = [], []
     with torch.no_grad():
         samples = parity_inputs(tuple(input_shape), n=n, seed=seed) if inputs is None else \
-            [np.ascontiguousarray(x[None] if x.ndim == 3 else x, dtype=np.float32) for x in list(inputs)[:n]]
+            [np.ascontiguousarray(x[None] if x.ndim == len(input_shape) else x, dtype=np.float32)
+             for x in list(inputs)[:n]]
         for x in samples:
             feed, ref_in = to_runner_input(x, in_spec, nhwc)
             ref = model(torch.from_numpy(ref_in))

@@ -24,16 +24,18 @@ class Preprocess:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     interpolation: str = "bilinear"
+    frames: int | None = None  # clip length T of a video model (input C, T, H, W); None for images
 
     @classmethod
     def from_card(cls, card, **overrides) -> "Preprocess":
-        c, h, w = card.input_size
+        c, h, w = card.input_size[0], *card.input_size[-2:]
+        frames = int(card.input_size[1]) if len(card.input_size) == 4 else None
         crop = card.crop or h
         resize = card.resize or crop
         if (h, w) != (crop, crop):  # a non-square input: crop to the input, scale resize along
             resize = int(round(min(h, w) * resize / crop))
         pre = cls(channels=c, size=(h, w), resize=resize, mean=tuple(card.mean), std=tuple(card.std),
-                  interpolation=card.interpolation)
+                  interpolation=card.interpolation, frames=frames)
         overrides = {k: v for k, v in overrides.items() if v is not None}
         return dataclasses.replace(pre, **overrides) if overrides else pre
 
@@ -60,6 +62,14 @@ class Preprocess:
         if arr.ndim == 2:
             arr = arr[:, :, None]
         return self._norm(arr.transpose(2, 0, 1))
+
+    def uint8_clips(self, clips: np.ndarray, layout: str = "nthwc") -> np.ndarray:
+        """(N, T, H, W, C) or (N, C, T, H, W) uint8 clips → (N, C, T, H, W) float32, frame by frame."""
+        if layout == "ncthw":
+            clips = clips.transpose(0, 2, 3, 4, 1)
+        n, t = clips.shape[:2]
+        frames = self.uint8_batch(clips.reshape(n * t, *clips.shape[2:]), "nhwc")
+        return np.ascontiguousarray(frames.reshape(n, t, *frames.shape[1:]).transpose(0, 2, 1, 3, 4))
 
     def uint8_batch(self, images: np.ndarray, layout: str = "nhwc") -> np.ndarray:
         """(N, H, W, C) or (N, C, H, W) uint8 images → (N, C, H, W) float32 preprocessed."""

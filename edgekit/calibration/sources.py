@@ -45,6 +45,9 @@ def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str], in
 def from_folder(root: Path, pre, size: int | None, rng: np.random.Generator, progress: bool) -> CalibrationSet:
     from PIL import Image, UnidentifiedImageError
 
+    if pre.frames is not None:
+        raise EdgekitError(f"{root}: a video model calibrates on clips: give a .npy/.npz of N,T,H,W,C uint8 frames "
+                           "or N,C,T,H,W preprocessed float clips")
     paths, labels, classes, skipped = list_images(root)
     if not paths and not skipped:
         raise EdgekitError(f"calibration folder {root} is empty; put .jpg/.png/.bmp/.webp images in it (class sub-folders give labels)")
@@ -96,7 +99,9 @@ def from_arrays(path: Path, pre, size: int | None, rng: np.random.Generator) -> 
             x, y = next(iter(arrays.values())), None
         else:
             x, y = _pick(arrays, _X_KEYS, "image ('x')", True), _pick(arrays, _Y_KEYS, "label", False)
-    if x.ndim != 4:
+    if pre.frames is not None and x.ndim != 5:
+        raise EdgekitError(f"{path}: clips must be 5-D (N,C,T,H,W float or N,T,H,W,C uint8), got shape {tuple(x.shape)}")
+    if pre.frames is None and x.ndim != 4:
         raise EdgekitError(f"{path}: images must be 4-D (N,C,H,W float or N,H,W,C uint8), got shape {tuple(x.shape)}")
     if len(x) == 0:
         raise EdgekitError(f"{path} holds no samples")
@@ -108,6 +113,8 @@ def from_arrays(path: Path, pre, size: int | None, rng: np.random.Generator) -> 
     x = x[idx]
     y = y[idx] if y is not None else None
     c = pre.channels
+    if pre.frames is not None:
+        return CalibrationSet(np.ascontiguousarray(_clips(path, x, pre)), y, str(path))
     if x.dtype == np.uint8:
         if x.shape[-1] == c:
             xf = pre.uint8_batch(x, "nhwc")
@@ -127,11 +134,34 @@ def from_arrays(path: Path, pre, size: int | None, rng: np.random.Generator) -> 
     return CalibrationSet(np.ascontiguousarray(xf), y, str(path))
 
 
+def _clips(path: Path, x: np.ndarray, pre) -> np.ndarray:
+    """Video clips → (N, C, T, H, W) float32: float clips already preprocessed, or uint8 frames
+    (N, T, H, W, C) / (N, C, T, H, W) preprocessed frame by frame."""
+    c, t = pre.channels, pre.frames
+    if x.dtype == np.uint8:
+        if x.shape[-1] == c and x.shape[1] == t:
+            return pre.uint8_clips(x, "nthwc")
+        if x.shape[1] == c and x.shape[2] == t:
+            return pre.uint8_clips(x, "ncthw")
+        raise EdgekitError(f"{path}: uint8 clips of shape {tuple(x.shape[1:])} are not {t} frames of {c} channels "
+                           f"(expected N,{t},H,W,{c} or N,{c},{t},H,W)")
+    if np.issubdtype(x.dtype, np.floating):
+        want = (c, t, *pre.size)
+        if tuple(x.shape[1:]) != want:
+            raise EdgekitError(f"{path}: float clips of shape {tuple(x.shape[1:])}, the model takes {want} (float clips "
+                               "must be preprocessed N,C,T,H,W; give uint8 frames to have them preprocessed)")
+        return x.astype(np.float32)
+    raise EdgekitError(f"{path}: clips of dtype {x.dtype}; expected float32 (preprocessed) or uint8")
+
+
 def synthetic(pre, size: int | None, seed: int) -> CalibrationSet:
     sys.stderr.write("warning: SYNTHETIC calibration data (random pixels): INT8 ranges will not match real images "
                      "and accuracy is meaningless; pass --calib DIR|file.npz for real use\n")
     rng = np.random.default_rng(seed)
     n = size or 32
+    if pre.frames is not None:
+        clips = rng.integers(0, 256, size=(n, pre.frames, *pre.size, pre.channels), dtype=np.uint8)
+        return CalibrationSet(pre.uint8_clips(clips, "nthwc"), None, "synthetic", synthetic=True)
     images = rng.integers(0, 256, size=(n, *pre.size, pre.channels), dtype=np.uint8)
     return CalibrationSet(pre.uint8_batch(images, "nhwc"), None, "synthetic", synthetic=True)
 

@@ -15,7 +15,8 @@ ModelArg = typer.Argument(..., metavar="MODEL", help="Zoo name (see `edgekit mod
 WeightsOpt = typer.Option(None, "--weights", "-w", help="Checkpoint (.pth/.pt): bare state_dict or {'state_dict': ...}.")
 NumClassesOpt = typer.Option(None, "--num-classes", help="Classifier size (default: the card's, or the checkpoint's).")
 InputSizeOpt = typer.Option(None, "--input-size", help="Square input resolution (default: the card's).")
-InputShapeOpt = typer.Option(None, "--input-shape", help="C,H,W for a model without a card (e.g. 3,224,224).")
+InputShapeOpt = typer.Option(None, "--input-shape", help="C,H,W for a model without a card (e.g. 3,224,224); "
+                                                          "C,T,H,W for a video clip (3,8,112,112).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 
 

@@ -14,6 +14,10 @@ EXAMPLES = """Examples:
   edgekit flops micronet-m3 --input-size 160 --per-layer
 
   edgekit flops mynet.py:build --input-shape 3,96,96 --json
+
+  edgekit flops c3d-small                              # video: Conv3D MAdds on a 3x8x112x112 clip
+
+  edgekit flops myclipnet.py:build --input-shape 3,16,112,112
 """
 
 
@@ -28,14 +32,15 @@ def flops_cmd(
 ):
     """Count parameters, conv+linear MAdds (the published convention) and dynamic element-wise MAdds."""
     from edgekit.analysis.flops import count_madds
+    from edgekit.models.registry import get_card, is_registered
     from edgekit.models.source import load_model
 
     net, card = load_model(model, weights=weights, num_classes=num_classes, input_size=input_size,
                            input_shape=input_shape)
     report = count_madds(net, card.input_size)
     target = card.madds_target
-    if input_size is not None and target is not None and card.input_size[1:] != (224, 224):
-        target = None  # the published target is for 224x224
+    if target is not None and is_registered(model) and tuple(card.input_size) != tuple(get_card(model).input_size):
+        target = None  # the published target is for the card's own input (224x224, or a clip's T×H×W)
     result = {"model": card.name, **report.to_dict(per_layer=per_layer), "madds_target": target,
               "ratio_to_target": (report.total_madds / target) if target else None}
     if json_out:

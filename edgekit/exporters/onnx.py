@@ -24,6 +24,7 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import ExportOptions
+from edgekit.layouts import to_channels_first, to_channels_last
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -61,7 +62,7 @@ def _channels_last(model):
             self.inner = inner
 
         def forward(self, x):
-            return self.inner(x.permute(0, 3, 1, 2))
+            return self.inner(x.permute(*to_channels_first(x.dim())))
 
     return ChannelsLastInput(model).eval()
 
@@ -184,7 +185,7 @@ class OnnxExporter:
         if options.opset < MIN_OPSET:
             raise EdgekitError(f"--opset {options.opset} is too old: edgekit exports opset {MIN_OPSET} or newer")
         if options.nhwc:
-            model, example = _channels_last(model), example.permute(0, 2, 3, 1).contiguous()
+            model, example = _channels_last(model), example.permute(*to_channels_last(example.dim())).contiguous()
         path_taken = torch_to_onnx(model, example, path, options.opset)
 
         proto = onnx.load(str(path))

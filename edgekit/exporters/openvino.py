@@ -19,6 +19,7 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import ExportOptions
+from edgekit.layouts import to_channels_last
 
 
 def onnx_file(model, example, path: Path, opset: int = 18) -> None:
@@ -72,7 +73,7 @@ class OpenVINOExporter:
             from edgekit.exporters.tflite import nhwc_input
 
             card_of = getattr(model, "card", None)
-            model, example, layout = nhwc_input(model), example.permute(0, 2, 3, 1).contiguous(), "nhwc"
+            model, example, layout = nhwc_input(model), example.permute(*to_channels_last(example.dim())).contiguous(), "nhwc"
             model.card = card_of
         t0 = time.perf_counter()
         ov_model = to_openvino(model.eval(), example, frontend, options.opset)

@@ -350,9 +350,9 @@ def _nchw_or_nhwc(x: np.ndarray, onnx_path) -> np.ndarray:
     import onnx
 
     dims = [d.dim_value for d in onnx.load(str(onnx_path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim]
-    if len(dims) == 4 and x.ndim == 4 and tuple(dims[1:]) == (x.shape[2], x.shape[3], x.shape[1]) and dims[1:] != list(x.shape[1:]):
-        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    return x
+    from edgekit.layouts import match_layout
+
+    return match_layout(x, dims)
 
 
 def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_drop, search,

@@ -149,10 +149,9 @@ def tfl_predict(content: bytes, x: np.ndarray, tensors: list[str] | None = None)
 
 
 def match_layout(x: np.ndarray, shape) -> np.ndarray:
-    shape = tuple(int(s) for s in shape)
-    if x.ndim == 4 and tuple(x.shape[1:]) != shape[1:] and shape[1:] == (x.shape[2], x.shape[3], x.shape[1]):
-        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    return np.ascontiguousarray(x, dtype=np.float32)
+    from edgekit.layouts import match_layout as channels_last_if_needed
+
+    return np.ascontiguousarray(channels_last_if_needed(x, shape), dtype=np.float32)
 
 
 def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = False, keep_float=(), *,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import ExportOptions
+from edgekit.layouts import to_channels_first, to_channels_last
 
 METADATA_NAME = "edgekit"
 
@@ -53,7 +54,7 @@ def nhwc_input(model):
             self.inner = inner
 
         def forward(self, x):
-            return self.inner(x.permute(0, 3, 1, 2))
+            return self.inner(x.permute(*to_channels_first(x.dim())))
 
     return ChannelsLastInput(model).eval()
 
@@ -166,7 +167,7 @@ class TFLiteExporter:
         sample = example
         if options.nhwc:
             model = nhwc_input(model)
-            sample = example.permute(0, 2, 3, 1).contiguous()
+            sample = example.permute(*to_channels_last(example.dim())).contiguous()
         t0 = time.perf_counter()
         with torch.no_grad():
             content = litert_convert(model, sample)

@@ -49,8 +49,9 @@ class FramesConv3d(FramesModule):
             w2 = w.permute(2, 0, 1, 3, 4).contiguous()
         else:  # channel k·C_in + c of the stacked taps
             w2 = w.permute(0, 2, 1, 3, 4).reshape(w.shape[0], self.kt * w.shape[1], kh, kw)
-        self.register_buffer("weight", w2.clone())
-        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
+        # parameters, as the Conv3d's were (code that reads a model's dtype from its parameters still can)
+        self.weight = nn.Parameter(w2.clone(), requires_grad=False)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
         self.madds_per_output = w.shape[1] * self.kt * kh * kw
 
     def frames(self, x):

@@ -105,3 +105,12 @@ class KeepFramesLayout:
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
         return keep_frames_layout(model)
+
+
+def video_passes(target: str) -> list:
+    """The video passes in pipeline order (after fold_batchnorm, which folds Conv3d + BatchNorm3d);
+    each is a no-op on a model without Conv3D / 3-D pools."""
+    from edgekit.rewrite.conv3d_frames import Conv3dToFrames
+    from edgekit.rewrite.pool3d_frames import Pool3dToFrames
+
+    return [Conv3dToFrames(), Pool3dToFrames(), KeepFramesLayout()]
