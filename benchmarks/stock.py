@@ -67,22 +67,24 @@ def interleave_args(ap, rounds: int) -> None:
     ap.add_argument("--block", type=int, default=20)
 
 
-def stock_onnx(model, size: int, path: Path) -> Path:
+def stock_onnx(model, size: int, path: Path, example=None) -> Path:
+    """`example`: the input to trace (default an RGB image of `size`; a clip for video models)."""
     import torch
 
     with quiet(), torch.no_grad():
-        torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path))
+        torch.onnx.export(model, (torch.zeros(1, 3, size, size) if example is None else example,), str(path))
     return path
 
 
-def stock_tflite(model, size: int, path: Path) -> Path:
+def stock_tflite(model, size: int, path: Path, example=None) -> Path:
     import torch
 
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     import litert_torch
 
+    x = torch.zeros(1, 3, size, size) if example is None else example
     with quiet(), torch.no_grad():
-        path.write_bytes(bytes(litert_torch.convert(model, (torch.zeros(1, 3, size, size),)).model_content()))
+        path.write_bytes(bytes(litert_torch.convert(model, (x,)).model_content()))
     return path
 
 

@@ -195,7 +195,7 @@ def load_int8_data(calib, card, calib_size: int | None, max_drop: float | None) 
             raise
         x, labels = load_calibration(calib, card, size=calib_size, seed=0)
     expected = tuple(card.input_size)
-    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
         raise EdgekitError(f"calibration data has shape {tuple(x.shape)}, the model takes (N, {', '.join(map(str, expected))})")
     extra = {"calib_labels": labels, "calib_size": int(x.shape[0])}
     if max_drop is not None:
