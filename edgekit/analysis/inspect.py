@@ -22,11 +22,12 @@ from pathlib import Path
 from edgekit.artifact import read_sidecar
 from edgekit.errors import EdgekitError
 
-FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino"}
+FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino", ".pte": "executorch"}
 # format → (census module, the library it reads the file with, pip extra)
 CENSUS = {"onnx": ("edgekit.analysis.census_onnx", "onnx", "export"),
           "tflite": ("edgekit.analysis.census_tflite", "ai_edge_litert", "litert"),
-          "openvino": ("edgekit.analysis.census_openvino", "openvino", "openvino")}
+          "openvino": ("edgekit.analysis.census_openvino", "openvino", "openvino"),
+          "executorch": ("edgekit.analysis.census_executorch", "executorch", "executorch")}
 SIDECAR_KEYS = ("model", "precision", "target", "layout", "madds", "parity", "conversion_seconds", "census")
 
 
@@ -52,7 +53,7 @@ def inspect_file(path) -> dict:
         raise EdgekitError(f"model file not found: {p}")
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
-        raise EdgekitError(f"cannot inspect {p.name}: expected a .onnx, .tflite or .xml (OpenVINO IR) file")
+        raise EdgekitError(f"cannot inspect {p.name}: expected a .onnx, .tflite, .xml (OpenVINO IR) or .pte (ExecuTorch) file")
     module = _census_module(fmt)
     try:
         census = module.census(p)

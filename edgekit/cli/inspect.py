@@ -16,15 +16,17 @@ EXAMPLES = """Examples:
   edgekit inspect m0.onnx --json
 
   edgekit inspect m0.xml
+
+  edgekit inspect m0.pte
 """
 
 
 def inspect_cmd(
-    file: Path = typer.Argument(..., metavar="FILE", help="Model file (.onnx, .tflite, .xml)."),
+    file: Path = typer.Argument(..., metavar="FILE", help="Model file (.onnx, .tflite, .xml, .pte)."),
     json_out: bool = JsonOpt,
 ):
     """What a model file holds: ops by type, inputs/outputs, MAdds counted from the graph, embedded
-    and sidecar metadata; for .tflite, XNNPACK partitions and the ops left on default kernels."""
+    and sidecar metadata; for .tflite and .pte, XNNPACK partitions (delegate calls) and the ops left on default kernels."""
     from edgekit.analysis.inspect import inspect_file
 
     r = inspect_file(file)

@@ -44,6 +44,7 @@ EXPORTERS = {
     "onnx": ("edgekit.exporters.onnx", "OnnxExporter"),
     "tflite": ("edgekit.exporters.tflite", "TFLiteExporter"),
     "openvino": ("edgekit.exporters.openvino", "OpenVINOExporter"),
+    "executorch": ("edgekit.exporters.executorch", "ExecuTorchExporter"),
 }
 
 

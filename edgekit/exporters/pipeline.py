@@ -39,6 +39,7 @@ ANALYSES = {
     "onnx": ("edgekit.analysis.census_onnx:census", "edgekit.analysis.graph_madds:graph_madds"),
     "tflite": ("edgekit.analysis.census_tflite:census", None),
     "openvino": ("edgekit.analysis.census_openvino:census", None),
+    "executorch": ("edgekit.analysis.census_executorch:census", None),
 }
 
 Progress = Callable[[str, int, int], None]  # (step description, steps done, steps total)

@@ -25,7 +25,7 @@ from edgekit.rewrite.fold_channel_shuffles import FoldChannelShuffles
 from edgekit.rewrite.shift_max_static import ShiftMaxToStatic
 from edgekit.rewrite.verify import check_equivalent, op_census
 
-TARGETS = ("onnx", "tflite", "openvino")
+TARGETS = ("onnx", "tflite", "openvino", "executorch")
 
 
 @dataclass
@@ -53,13 +53,18 @@ def default_passes(target: str) -> list:
 
     from edgekit.rewrite.shift_max_from_producer import ShiftMaxFromProducer
 
+    from edgekit.rewrite.shift_max_slices import ShiftMaxToSlices
+
+    form = "tflite" if target == "executorch" else target  # ExecuTorch's XNNPACK takes LiteRT's form + slices
     passes = [FoldBatchNorm(), ShiftMaxToStatic(), DYReLUToStatic(), DynamicConvToStaticForms(), FoldChannelShuffles()]
-    if ShiftMaxFromProducer.preferred(target):
+    if ShiftMaxFromProducer.preferred(form):
         passes.append(ShiftMaxFromProducer())
-    if FuseSeparableDepthwise.preferred(target):
+    if FuseSeparableDepthwise.preferred(form):
         passes.append(FuseSeparableDepthwise())
-    if AbsorbPermutations.preferred(target):  # last: it sees the final consumers of each permutation
+    if AbsorbPermutations.preferred(form):  # last: it sees the final consumers of each permutation
         passes.append(AbsorbPermutations())
+    if ShiftMaxToSlices.preferred(target):  # after the layout passes: it wraps the final Shift-Max forms
+        passes.append(ShiftMaxToSlices())
     return passes
 
 

@@ -64,6 +64,7 @@ RUNTIMES = {
     "onnxruntime": ("edgekit.runtimes.onnxruntime_runner", "OnnxRuntimeRunner", (".onnx",)),
     "litert": ("edgekit.runtimes.litert_runner", "LiteRTRunner", (".tflite",)),
     "openvino": ("edgekit.runtimes.openvino_runner", "OpenVINORunner", (".xml", ".onnx")),
+    "executorch": ("edgekit.runtimes.executorch_runner", "ExecuTorchRunner", (".pte",)),
 }
 
 
@@ -78,7 +79,7 @@ def runtime_for(path, runtime: str = "auto") -> str:
     for name, (_, _, exts) in RUNTIMES.items():
         if suffix in exts:
             return name
-    raise EdgekitError(f"cannot tell the runtime of {path} (expected .onnx, .tflite or .xml); pass --runtime")
+    raise EdgekitError(f"cannot tell the runtime of {path} (expected .onnx, .tflite, .xml or .pte); pass --runtime")
 
 
 def open_runner(path, runtime: str = "auto", threads: int = 1) -> Runner:

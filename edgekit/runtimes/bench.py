@@ -69,7 +69,8 @@ from edgekit.runtimes import device_bench as db
 
 SCHEMA = 1
 RUNTIME_DISTS = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino"),
-                 "litert": ("ai-edge-litert", "tflite-runtime"), "openvino": ("openvino",)}
+                 "litert": ("ai-edge-litert", "tflite-runtime"), "openvino": ("openvino",),
+                 "executorch": ("executorch",)}
 
 
 def artifact_files(path) -> list[Path]:

@@ -31,7 +31,8 @@ import sys
 import time
 
 MAX_SAMPLES = 1000
-EXTENSIONS = {".onnx": ("onnxruntime", "openvino"), ".tflite": ("litert",), ".xml": ("openvino",)}
+EXTENSIONS = {".onnx": ("onnxruntime", "openvino"), ".tflite": ("litert",), ".xml": ("openvino",),
+              ".pte": ("executorch",)}
 
 
 class BenchError(Exception):
@@ -260,6 +261,31 @@ def _load_openvino(path, threads):
     return ov.get_version().split("-")[0], specs, runner
 
 
+def _load_executorch(path, threads):
+    """A .pte on executorch's Python runtime. Its pip bindings link libtorch, so this imports torch."""
+    import numpy as np
+    from executorch.extension.pybindings import portable_lib as lib
+    import torch
+
+    if lib._threadpool_get_thread_count() != threads:  # one process-wide pool (XNNPACK's), all cores by default
+        lib._unsafe_reset_threadpool(int(threads))
+    module = lib._load_for_executorch(path)
+    meta = module.method_meta("forward")
+    dtypes = {"ScalarType.Float": "float32", "ScalarType.Half": "float16", "ScalarType.Char": "int8",
+              "ScalarType.Byte": "uint8", "ScalarType.Int": "int32", "ScalarType.Long": "int64"}
+    specs = []
+    for i in range(meta.num_inputs()):
+        info = meta.input_tensor_meta(i)
+        specs.append((f"input_{i}", tuple(int(d) for d in info.sizes()), dtypes.get(str(info.dtype()), "float32")))
+
+    def runner(arrays):
+        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+        return lambda: module.forward(tensors)
+
+    runner.predict = lambda arrays: [o.numpy() for o in runner(arrays)()]
+    return dist_version("executorch"), specs, runner
+
+
 # f32 keeps the artifact's own precision: OpenVINO's CPU plugin otherwise computes in bf16 on CPUs
 # that have it (AVX512-BF16, AMX), which changes both speed and accuracy behind the user's back.
 # Quantized (INT8) IRs still run their int8 kernels under this hint.
@@ -271,7 +297,8 @@ def openvino_config(threads: int) -> dict:
 
 
 LOADERS = {"onnxruntime": (_load_onnxruntime, "onnxruntime"), "litert": (_load_litert, "ai_edge_litert"),
-           "openvino": (_load_openvino, "openvino")}
+           "openvino": (_load_openvino, "openvino"),
+           "executorch": (_load_executorch, "executorch.extension.pybindings.portable_lib")}  # imports torch
 
 
 def _installed(runtime: str) -> bool:
@@ -298,7 +325,7 @@ def pick_runtime(path: str, runtime: str = "auto") -> str:
             raise BenchError(f"runtime {runtime} is not installed on this machine")
         return runtime
     if ext not in EXTENSIONS:
-        raise BenchError(f"cannot tell the runtime of {path} (expected .onnx, .tflite or .xml)")
+        raise BenchError(f"cannot tell the runtime of {path} (expected .onnx, .tflite, .xml or .pte)")
     for name in EXTENSIONS[ext]:
         if _installed(name):
             return name
@@ -358,7 +385,7 @@ def _summary(r: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="device_bench.py", description="Time one model file with the local runtime.")
     ap.add_argument("model")
-    ap.add_argument("--runtime", default="auto", help="auto | onnxruntime | litert | openvino")
+    ap.add_argument("--runtime", default="auto", help="auto | onnxruntime | litert | openvino | executorch")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--runs", type=int, default=100)

@@ -41,8 +41,9 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 from edgekit.runtimes import device_bench as db
 
-PROFILERS = {"onnxruntime": (".onnx",), "openvino": (".xml", ".onnx", ".tflite"), "litert": (".tflite",)}
-DEFAULT_RUNTIME = {".onnx": "onnxruntime", ".tflite": "litert", ".xml": "openvino"}
+PROFILERS = {"onnxruntime": (".onnx",), "openvino": (".xml", ".onnx", ".tflite"), "litert": (".tflite",),
+             "executorch": (".pte",)}
+DEFAULT_RUNTIME = {".onnx": "onnxruntime", ".tflite": "litert", ".xml": "openvino", ".pte": "executorch"}
 
 LITERT_UNAVAILABLE = ("LiteRT per-op profiling is not exposed by the ai-edge-litert Python Interpreter; "
                       "use `--runtime openvino` for a per-op view of this .tflite graph, or TFLite's "
@@ -53,7 +54,7 @@ def _pick(path: Path, runtime: str) -> str:
     suffix = path.suffix.lower()
     if runtime == "auto":
         if suffix not in DEFAULT_RUNTIME:
-            raise EdgekitError(f"cannot tell the runtime of {path} (expected .onnx, .tflite or .xml); pass --runtime")
+            raise EdgekitError(f"cannot tell the runtime of {path} (expected .onnx, .tflite, .xml or .pte); pass --runtime")
         return DEFAULT_RUNTIME[suffix]
     if runtime not in PROFILERS:
         from edgekit.errors import did_you_mean
@@ -82,7 +83,9 @@ def profile_file(path, runtime: str = "auto", threads: int = 1, warmup: int = 5,
     except ImportError as exc:
         raise EdgekitError(f"runtime {name} is not installed ({exc.name} missing): pip install 'edgekit[{name}]'") \
             from None
-    fn = _profile_onnxruntime if name == "onnxruntime" else _profile_openvino
+    fn = {"onnxruntime": _profile_onnxruntime, "openvino": _profile_openvino}.get(name)
+    if name == "executorch":  # ETDump events of the XNNPACK kernels (edgekit.runtimes.executorch_profile)
+        from edgekit.runtimes.executorch_profile import profile_executorch as fn
     samples, per_run = fn(p, threads, warmup, runs)
     result = summarize(p, name, threads, warmup, samples, per_run, top)
     stat = "mean" if name == "openvino" else "median"

@@ -1,0 +1,115 @@
+"""ExecuTorch target: `torch.export` → `to_edge_transform_and_lower(..., [XnnpackPartitioner()])` → `.pte`.
+
+- FP32: the exported program is lowered to the XNNPACK delegate; whatever the partitioner refuses
+  stays on ExecuTorch's portable kernels (counted by edgekit.analysis.census_executorch). The
+  rewrite engine's executorch form (edgekit.rewrite.shift_max_slices) leaves nothing outside.
+- `fp16`: the model and its input in float16, lowered with the partitioner's FP16 configs; the
+  program then takes and returns float16 tensors (XNNPACK computes in fp16 where the CPU has it,
+  else converts).
+- `int8`: ExecuTorch's own XNNPACK quantizer (PT2E, symmetric per-channel weights) calibrated with
+  edgekit's ranges (edgekit.exporters.quantize_executorch), then lowered like FP32.
+- No metadata is embedded in the program: the sidecar JSON carries the card and precision.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.exporters.base import ExportOptions
+
+if importlib.util.find_spec("executorch") is None:  # get_exporter turns this into "target executorch needs executorch"
+    raise ModuleNotFoundError("No module named 'executorch'", name="executorch")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def export_program(model, example):
+    """torch.export of eval-mode `model` on `example`; one-line EdgekitError when it cannot be traced."""
+    import torch
+
+    try:
+        return torch.export.export(model, (example,), strict=False)
+    except Exception as exc:  # torch.export raises many types (Unsupported, UserError, ...)
+        raise EdgekitError(f"ExecuTorch cannot export the model (torch.export): {type(exc).__name__}: "
+                           f"{_first_line(exc)}") from None
+
+
+def lower_to_pte(program, precision: str = "fp32") -> bytes:
+    """An exported program lowered to XNNPACK and serialized as .pte bytes."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    kwargs = {}
+    if precision == "fp16":
+        from executorch.backends.xnnpack.partition.config.xnnpack_config import ConfigPrecisionType
+
+        kwargs["config_precisions"] = ConfigPrecisionType.FP16
+    try:
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner(**kwargs)])
+        return bytes(edge.to_executorch().buffer)
+    except EdgekitError:
+        raise
+    except Exception as exc:
+        raise EdgekitError(f"ExecuTorch cannot lower the model: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def executorch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("executorch")
+    except PackageNotFoundError:
+        return "?"
+
+
+class ExecuTorchExporter:
+    target = "executorch"
+    suffixes = (".pte",)
+
+    precisions = ("fp32", "fp16", "int8")
+
+    def convert(self, model, example, out_paths: list[Path], options: ExportOptions) -> dict:
+        if options.precision not in self.precisions:
+            raise EdgekitError(f"executorch export does not support precision {options.precision!r} "
+                               f"(choose from {', '.join(self.precisions)})")
+        if options.nhwc:
+            raise EdgekitError("--nhwc is for TFLite: ExecuTorch programs take NCHW (XNNPACK lays out NHWC inside the delegate)")
+        if options.int8_io:
+            raise EdgekitError("--int8-io is not supported on executorch: the program keeps float input and output")
+        import torch
+
+        seconds: dict[str, float] = {}
+        quantization = None
+        model = model.eval()
+        t0 = time.perf_counter()
+        if options.precision == "int8":
+            from edgekit.exporters.quantize_executorch import quantize
+
+            program, quantization = quantize(model, example, options)
+        elif options.precision == "fp16":
+            import copy
+
+            program = export_program(copy.deepcopy(model).half(), example.half())
+        else:
+            program = export_program(model, example)
+        seconds["export" if quantization is None else "export_and_quantize"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        content = lower_to_pte(program, options.precision)
+        seconds["lower"] = time.perf_counter() - t1
+        Path(out_paths[0]).write_bytes(content)
+        return {
+            **({"quantization": quantization} if quantization is not None else {}),
+            "converter": f"executorch {executorch_version()} (torch {torch.__version__.split('+')[0]}), XNNPACK partitioner",
+            "layout": "nchw",
+            "input_shape": list(example.shape),
+            "input_dtype": "float16" if options.precision == "fp16" else "float32",
+            "weights_dtype": {"fp16": "float16", "int8": "int8"}.get(options.precision, "float32"),
+            "metadata_embedded": False,
+            "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        }

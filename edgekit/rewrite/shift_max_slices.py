@@ -1,0 +1,92 @@
+"""Dynamic Shift-Max with only the slice and concat forms ExecuTorch's XNNPACK partitioner takes.
+
+Matched: `StaticShiftMax` (element-wise form) and `ConvShiftMax` (shift from the producing conv).
+Replaced: `SlicedShiftMax`, the same arithmetic written with
+  - one `coef[:, a:b]` slice per coefficient slot instead of `torch.split` (ExecuTorch lowers the
+    split to `split_with_sizes_copy`, which XNNPACK has no kernel for: it stays outside the
+    delegate and cuts the graph into one partition per Shift-Max);
+  - each circular roll by o channels as `cat(x[:, o:], x[:, :o])` instead of a slice of
+    `cat(x, x)`: the partitioner counts a concat's *distinct* inputs and refuses one with a single
+    input node, which `cat(x, x)` is.
+Same values exactly (slices and concats copy), so the float64 proof is an identity check.
+Applies: the executorch target (M0 at 64 with the LiteRT form: 16 delegate calls, 15
+split_with_sizes_copy and 5 cat outside; with this pass: one delegate call, nothing outside).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgekit.rewrite.base import RewriteContext, replace_children
+from edgekit.rewrite.pool import hyper_coefficients
+from edgekit.rewrite.shift_max_from_producer import ConvShiftMax
+from edgekit.rewrite.shift_max_static import StaticShiftMax
+
+
+def roll(x, o: int):
+    """x[:, (i + o) mod C] for every channel i: two slices and a two-input concat (nothing for o = 0)."""
+    return x if o == 0 else torch.cat([x[:, o:], x[:, :o]], dim=1)
+
+
+def slots(coef, c: int, n: int) -> list:
+    """The n coefficient slots of (1, n·c, 1, 1) `coef`, one static slice each."""
+    return [coef[:, i * c:(i + 1) * c] for i in range(n)]
+
+
+class SlicedShiftMax(nn.Module):
+    """`StaticShiftMax` / `ConvShiftMax` computed with slices and two-input concats only."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner  # keeps its convs, bounds and offsets: the weights are not copied
+
+    def forward(self, x):
+        m, c = self.inner, self.inner.channels
+        if isinstance(m, ConvShiftMax):
+            u = x
+            x = m.chain(m.conv(u))
+            p = slots(hyper_coefficients(m, x), c, 2 * m.k)
+            xs = m.chain_s(m.conv_s(u))
+            out = x * p[0] + xs * p[1]
+            if m.k == 2:
+                out = torch.maximum(out, x * p[2] + xs * p[3])
+            return out
+        coef = hyper_coefficients(m, x)
+        rolls = [roll(x, o) for o in m.offsets]
+        n = 1 + len(rolls)
+        p = slots(coef, c, m.k * n)
+        out = None
+        for j in range(m.k):
+            q = p[j * n:(j + 1) * n]
+            y = x * q[0]
+            for r, b in zip(rolls, q[1:]):
+                y = y + r * b
+            out = y if out is None else torch.maximum(out, y)
+        return out
+
+    def count_madds(self, inputs, output) -> dict:
+        return self.inner.count_madds(inputs, output)
+
+
+class ShiftMaxToSlices:
+    """StaticShiftMax (element-wise form) / ConvShiftMax → SlicedShiftMax (see module docstring)."""
+
+    name = "shift_max_slices"
+    PREFERRED = {"executorch": True}
+
+    @classmethod
+    def preferred(cls, target: str) -> bool:
+        return cls.PREFERRED.get(target, False)
+
+    def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
+        wrapped = {id(m.inner) for m in model.modules() if isinstance(m, SlicedShiftMax)}
+
+        def make(m):
+            if id(m) in wrapped:
+                return None
+            if isinstance(m, ConvShiftMax) or (isinstance(m, StaticShiftMax) and m.form == "elementwise"):
+                return SlicedShiftMax(m)
+            return None
+
+        return replace_children(model, make)

@@ -1,0 +1,91 @@
+"""ExecuTorch runner: a .pte program on executorch's Python runtime (XNNPACK delegate, portable kernels).
+
+Threads: ExecuTorch has one process-wide threadpool (XNNPACK runs on it), sized to all cores by
+default; the runner resets it to `threads` (`_unsafe_reset_threadpool`) and re-applies that before
+each run, so two runners with different counts in one process each get theirs.
+The executorch pip wheel's Python bindings link libtorch (libtorch.so, libtorch_python.so) and
+import torch first: this runner therefore loads torch, unlike the other runners. Inputs and outputs
+cross as torch tensors that share memory with the numpy arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.runtimes.base import TensorSpec
+from edgekit.runtimes.litert_runner import captured_native_stderr
+
+# ExecuTorch ScalarType → numpy dtype name (the ones a .pte from edgekit can have at its boundary)
+_DTYPES = {"ScalarType.Float": "float32", "ScalarType.Half": "float16", "ScalarType.Char": "int8",
+           "ScalarType.Byte": "uint8", "ScalarType.Int": "int32", "ScalarType.Long": "int64"}
+
+
+def portable_lib():
+    """executorch's Python bindings (imports torch: the wheel's bindings link libtorch)."""
+    from executorch.extension.pybindings import portable_lib as lib
+
+    return lib
+
+
+def set_threads(n: int) -> None:
+    lib = portable_lib()
+    if lib._threadpool_get_thread_count() != n:
+        lib._unsafe_reset_threadpool(int(n))
+
+
+def _spec(name: str, info) -> TensorSpec:
+    return TensorSpec(name, tuple(int(s) for s in info.sizes()), _DTYPES.get(str(info.dtype()), "float32"))
+
+
+class ExecuTorchRunner:
+    runtime = "executorch"
+
+    def __init__(self, path, threads: int = 1, etdump: bool = False):
+        if threads < 1:
+            raise EdgekitError(f"--threads must be at least 1 (got {threads})")
+        self.path = Path(path)
+        self.threads = threads
+        lib = portable_lib()
+        import torch
+
+        self._torch = torch
+        self.log: list[str] = []  # the runtime's own lines (cpuinfo probing, threadpool resets)
+        try:
+            with captured_native_stderr(self.log):
+                set_threads(threads)
+                self.module = lib._load_for_executorch(str(self.path), enable_etdump=etdump,
+                                                       debug_buffer_size=(1 << 24) if etdump else 0)
+            meta = self.module.method_meta("forward")
+        except Exception as exc:  # the bindings raise RuntimeError with the runtime's error code
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise EdgekitError(f"ExecuTorch cannot load {self.path}: {first}") from None
+        self._in = [_spec(f"input_{i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
+        self._out = [_spec(f"output_{i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
+
+    def inputs(self) -> list[TensorSpec]:
+        return list(self._in)
+
+    def outputs(self) -> list[TensorSpec]:
+        return list(self._out)
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        if len(arrays) != len(self._in):
+            raise EdgekitError(f"{self.path.name} takes {len(self._in)} input(s), got {len(arrays)}")
+        tensors = []
+        for spec, a in zip(self._in, arrays):
+            a = np.ascontiguousarray(a, dtype=spec.dtype)
+            if tuple(a.shape) != spec.shape:
+                raise EdgekitError(f"input {spec.name} of {self.path.name} has shape {spec.shape}, got {a.shape}")
+            tensors.append(self._torch.from_numpy(a))
+        if portable_lib()._threadpool_get_thread_count() != self.threads:  # another runner resized the pool
+            with captured_native_stderr(self.log):
+                set_threads(self.threads)
+        outs = self.module.forward(tensors)
+        return [o.numpy().copy() for o in outs]
+
+    def write_etdump(self, path) -> None:
+        """The event trace of the runs so far (needs `etdump=True`)."""
+        self.module.write_etdump_result_to_file(str(path))
