@@ -54,9 +54,11 @@ def default_passes(target: str) -> list:
     from edgekit.rewrite.shift_max_from_producer import ShiftMaxFromProducer
 
     from edgekit.rewrite.shift_max_slices import ShiftMaxToSlices
+    from edgekit.rewrite.frames_layout import video_passes
 
     form = "tflite" if target == "executorch" else target  # ExecuTorch's XNNPACK takes LiteRT's form + slices
     passes = [FoldBatchNorm(), ShiftMaxToStatic(), DYReLUToStatic(), DynamicConvToStaticForms(), FoldChannelShuffles()]
+    passes += video_passes(form)  # Conv3D / 3-D pools → frames layout (issue 15); no-ops on image models
     if ShiftMaxFromProducer.preferred(form):
         passes.append(ShiftMaxFromProducer())
     if FuseSeparableDepthwise.preferred(form):
