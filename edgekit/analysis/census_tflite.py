@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.runtimes.device_bench import delegate_partitions  # noqa: F401  (one walk, on devices too)
 from edgekit.runtimes.litert_runner import make_interpreter
 
 # Ops whose presence inside a graph means layout or indexing work the model itself does not need.
@@ -54,28 +55,6 @@ def op_madds(interp, op: dict) -> int:
     if name == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, Cout]
         return out * w[1] * w[2]
     return out * w[-1]  # FULLY_CONNECTED weights [units, in]
-
-
-def delegate_partitions(ops: list[dict], delegated: list[dict]) -> list[set[int]]:
-    """Original node indices each DELEGATE node replaced (one set per partition)."""
-    producer = {t: op["index"] for op in ops for t in op["outputs"]}
-    partitions = []
-    for d in delegated:
-        boundary = set(d["inputs"])
-        members: set[int] = set()
-        stack = [t for t in d["outputs"]]
-        seen: set[int] = set()
-        while stack:
-            t = stack.pop()
-            if t in seen or t in boundary or t not in producer:
-                continue
-            seen.add(t)
-            node = producer[t]
-            if node not in members:
-                members.add(node)
-                stack.extend(ops[node]["inputs"])
-        partitions.append(members)
-    return partitions
 
 
 def tensor_specs(interp, details: list[dict]) -> list[dict]:

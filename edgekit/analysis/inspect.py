@@ -75,6 +75,7 @@ def inspect_file(path) -> dict:
               "census": census}
     if fmt == "onnx":
         _add_onnx(p, result)
+    result["runtime_compat"] = _runtime_compat(p)
     meta = read_sidecar(p)
     side = {k: meta[k] for k in SIDECAR_KEYS if k in meta}
     if meta.get("card"):
@@ -84,6 +85,15 @@ def inspect_file(path) -> dict:
     # flatbuffer string entries are NUL-padded
     result["metadata"] = {k: v.rstrip("\x00") if isinstance(v, str) else v for k, v in result["metadata"].items()}
     return result
+
+
+def _runtime_compat(p: Path) -> dict | None:
+    """What the file needs of its runtime (analysis.runtime_compat), or None for formats it does not cover."""
+    from edgekit.analysis.runtime_compat import REQUIREMENTS, runtime_requirements
+
+    if p.suffix.lower() not in REQUIREMENTS:
+        return None
+    return runtime_requirements(p)
 
 
 def _add_onnx(p: Path, result: dict) -> None:

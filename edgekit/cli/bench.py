@@ -15,6 +15,8 @@ EXAMPLES = """Examples:
 
   edgekit bench m0.tflite m0_stock.tflite --threads 1 --runs 200
 
+  edgekit bench m0.tflite --threads 1,2,4          # one result per thread count + speed-up vs 1
+
   edgekit bench m0.xml --seconds 10 --json -o results.json
 
   edgekit bench m0.tflite --ssh pi@raspberrypi --ssh-key ~/.ssh/id_ed25519
@@ -28,12 +30,17 @@ RUNTIME_CHOICES = ("auto", "onnxruntime", "litert", "openvino")
 def bench_cmd(
     files: list[Path] = typer.Argument(..., metavar="FILE...", help="Model files (.onnx, .tflite, .xml)."),
     runtime: str = typer.Option("auto", "--runtime", "-r", help="auto (by extension) | onnxruntime | litert | openvino."),
-    threads: int = typer.Option(1, "--threads", "-t", help="Intra-op threads."),
+    threads: str = typer.Option("1", "--threads", "-t", metavar="N[,N...]",
+                                help="Intra-op threads, or a comma list (1,2,4): one result per count, timed "
+                                     "interleaved, with the speed-up against 1 thread. More than the machine's "
+                                     "cores is allowed but flagged."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed runs before timing."),
     runs: int = typer.Option(None, "--runs", "-n", help="Timed runs per file [default: 100]."),
     seconds: float = typer.Option(None, "--seconds", "-s", help="Time each file for this long instead of --runs."),
     ssh: str = typer.Option(None, "--ssh", metavar="USER@HOST[:PORT]", help="Benchmark on a device over SSH (key auth)."),
     ssh_key: str = typer.Option(None, "--ssh-key", help="Private key for --ssh."),
+    parity: bool = typer.Option(False, "--parity", help="With --ssh: also run the reference inputs stored at export "
+                                "on the device and compare with PyTorch (max |diff| x output scale, cosine, top-1)."),
     adb: bool = typer.Option(False, "--adb", help="Benchmark on an Android device with TFLite's benchmark_model; "
                              "`--adb SERIAL` (or --serial) picks the device when several are attached."),
     serial: str = typer.Option(None, "--serial", help="adb device serial for --adb."),
@@ -62,6 +69,8 @@ def bench_cmd(
         raise EdgekitError("pass --ssh or --adb, not both")
     if ssh_key and not ssh:
         raise EdgekitError("--ssh-key needs --ssh")
+    if parity and not ssh:
+        raise EdgekitError("--parity needs --ssh (a local export's parity is in its sidecar: edgekit inspect FILE)")
     if adb and runtime not in ("auto", "litert"):
         raise EdgekitError(f"--adb runs TFLite's benchmark_model (LiteRT); --runtime {runtime} is not available there")
     if (benchmark_model or serial) and not adb:
@@ -71,17 +80,22 @@ def bench_cmd(
 
         check_writable([output], force)
     n_runs = 100 if runs is None else runs
+    from edgekit.runtimes.bench import parse_threads
+
+    threads = parse_threads(threads)
     for f in files:
         if not f.is_file():
             raise EdgekitError(f"model file not found: {f}")
 
     if ssh:
-        results = _remote("ssh", "bench_over_ssh", ssh, files, runtime, threads, warmup, n_runs, seconds, ssh_key)
-    elif adb:
-        results = _remote("adb", "bench_over_adb", serial, files, threads, warmup, n_runs, seconds,
-                          benchmark_model)
+        results = _remote("ssh", "bench_over_ssh", ssh, files, runtime, threads, warmup, n_runs, seconds, ssh_key,
+                          parity=parity)
+    elif adb:  # benchmark_model takes one thread count per run
+        results = [r for n in threads for r in _remote("adb", "bench_over_adb", serial, files, n, warmup, n_runs,
+                                                      seconds, benchmark_model)]
     else:
         results = _local(files, runtime, threads, warmup, n_runs, seconds)
+    _flag_threads(results)
 
     if output is not None:
         import json
@@ -94,6 +108,11 @@ def bench_cmd(
     else:
         out = console if console.is_terminal else Console(width=200)  # no truncated cells in logs
         out.print(results_table(results))
+        if ssh:
+            from edgekit.runtimes.remote.ssh import device_notes
+
+            for line in device_notes(results):
+                out.print(line, markup=False, highlight=False)
         if output is not None:
             out.print(f"wrote {output}")
 
@@ -130,7 +149,19 @@ def _local(files, runtime, threads, warmup, runs, seconds) -> list[dict]:
         return benchmark_files(files, runtime, threads, warmup, runs, seconds, progress=progress)
 
 
-def _remote(kind: str, func: str, *args) -> list[dict]:
+def _flag_threads(results: list[dict]) -> None:
+    """speedup_vs_1_thread / oversubscribed on every result (device results come with them), and one
+    warning line on stderr when a thread count is above the machine's cores."""
+    from edgekit.runtimes.device_bench import oversubscription_warning, thread_scaling
+
+    if any("speedup_vs_1_thread" not in r for r in results):
+        thread_scaling(results)
+    warning = oversubscription_warning(results)
+    if warning:
+        err_console.print(warning, markup=False, highlight=False)
+
+
+def _remote(kind: str, func: str, *args, **kwargs) -> list[dict]:
     import importlib
 
     from edgekit.errors import EdgekitError
@@ -141,7 +172,7 @@ def _remote(kind: str, func: str, *args) -> list[dict]:
     except (ImportError, AttributeError):
         raise EdgekitError(f"--{kind} benchmarking is not available in this edgekit build "
                            f"(edgekit.runtimes.remote.{kind}.{func} missing)") from None
-    return fn(*args)
+    return fn(*args, **kwargs)
 
 
 def _ms(x) -> str:
@@ -157,11 +188,15 @@ def results_table(results: list[dict]):
     where = first.get("where", "local")
     host = first.get("host") or {}
     runtimes = sorted({r.get("runtime", "?") for r in results})
-    title = (f"{', '.join(runtimes)} · {first.get('threads', '?')} thread(s) · {where}"
-             f" ({host.get('machine', '?')}, {host.get('cpu_count', '?')} cpus)")
+    counts = list(dict.fromkeys(r.get("threads", "?") for r in results)) or ["?"]
+    title = (f"{', '.join(runtimes)} · {','.join(map(str, counts))} thread(s) · {where}"
+             f" ({host.get('machine', '?')}, {host.get('cpu_count', '?')} cpus)"
+             + (" · EMULATED: times are not latencies" if any(r.get("emulated") for r in results) else ""))
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     several = len(results) > 1
-    cols = ["file", "runtime", "runs", "median ms"] + (["×best"] if several else []) + [
+    scaling = len(counts) > 1  # a --threads list: the count and the speed-up against 1 thread per row
+    cols = ["file", "runtime"] + (["threads", "×1 thread"] if scaling else []) + ["runs", "median ms"] + (
+        ["×best"] if several else []) + [
         "p90", "p99", "min", "CV %", "init ms", "mem MB", "MAdds", "µs/MMAdd", "×target", "size"]
     for c in cols:
         table.add_column(c, justify="left" if c in ("file", "runtime") else "right", no_wrap=True)
@@ -172,7 +207,12 @@ def results_table(results: list[dict]):
         if mem is None:
             mem = r.get("peak_rss_delta_mb")
         ratio = r.get("madds_ratio_to_target")
-        head = [r.get("name") or Path(r["file"]).name, r["runtime"], str(r["runs"]), _ms(s["median"])]
+        head = [r.get("name") or Path(r["file"]).name, r["runtime"]]
+        if scaling:
+            speedup = r.get("speedup_vs_1_thread")
+            head += [f"{r.get('threads', '?')}{' (!)' if r.get('oversubscribed') else ''}",
+                     "-" if speedup is None else f"{speedup:.2f}"]
+        head += [str(r["runs"]), _ms(s["median"])]
         if several:
             head.append(f"{s['median'] / best:.2f}" if best else "-")
         table.add_row(*head, _ms(s["p90"]),

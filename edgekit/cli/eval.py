@@ -20,6 +20,8 @@ EXAMPLES = """Examples:
 
   edgekit eval m0_int8.tflite --data digits_test.npz --json
 
+  edgekit eval m0_int8.tflite --data digits_test.npz --ssh pi@raspberrypi   # on the device's runtime
+
   edgekit eval micronet-m0 --weights digits_m0.pth --num-classes 10 --input-size 32 --data digits_test.npz
 """
 
@@ -52,6 +54,9 @@ def eval_cmd(
     input_shape: str = InputShapeOpt,
     size: int = typer.Option(None, "--size", "-n", help="Evaluate on N samples (deterministic subset; default: all)."),
     threads: int = typer.Option(1, "--threads", "-t", help="Runtime threads."),
+    ssh: str = typer.Option(None, "--ssh", metavar="USER@HOST[:PORT]", help="Run the file on a device over SSH "
+                            "(its own runtime; the data is preprocessed here and shipped as .npz)."),
+    ssh_key: str = typer.Option(None, "--ssh-key", help="Private key for --ssh."),
     json_out: bool = JsonOpt,
 ):
     """Top-1 / top-5 accuracy of an exported file on its runtime, or of a PyTorch model."""
@@ -65,6 +70,24 @@ def eval_cmd(
     if path.suffix.lower() in CHECKPOINTS:
         raise EdgekitError(f"{model} is a checkpoint: name the architecture and pass it with --weights "
                            f"(edgekit eval micronet-m0 --weights {model} ...)")
+    if ssh_key and not ssh:
+        raise EdgekitError("--ssh-key needs --ssh")
+    if ssh:
+        if path.suffix.lower() not in MODEL_FILES:
+            raise EdgekitError(f"--ssh evaluates an exported file (.onnx, .tflite, .xml), not {model}")
+        from edgekit.runtimes.remote.device_eval import eval_over_ssh
+
+        result = eval_over_ssh(ssh, path, data, size=size, key=ssh_key, runtime=runtime, threads=threads,
+                               progress=show_progress())
+        result["seconds"] = round(time.perf_counter() - t0, 2)
+        if json_out:
+            print_json(result)
+            return
+        emulated = f" (EMULATED: {result['emulated']})" if result.get("emulated") else ""
+        console.print(f"[bold]{path}[/] on {result['runtime']} {result['runtime_version']} at {result['where']} "
+                      f"({(result.get('host') or {}).get('machine', '?')}{emulated}): top-1 [bold]{result['top1']:.2f}%"
+                      f"[/] ({result['correct1']}/{result['n']}), top-5 {result['top5']:.2f}%")
+        return
     if path.suffix.lower() in MODEL_FILES or path.is_file():
         from edgekit.runtimes.base import open_runner
 

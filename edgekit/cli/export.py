@@ -51,6 +51,9 @@ def export_cmd(
                                    help="Top-1 points INT8 may lose on held-out labeled --calib data; "
                                         "sensitive layers stay float until it holds."),
     parity_inputs: int = typer.Option(8, "--parity-inputs", help="Inputs compared against PyTorch (0 to skip)."),
+    compat: str = typer.Option(None, "--compat", metavar="PACKAGE==VERSION",
+                               help="Fail (nothing written) unless that runtime version can load the export, "
+                                    "e.g. tflite-runtime==2.14, onnxruntime==1.16, openvino==2023.3."),
     json_out: bool = JsonOpt,
 ):
     """Export MODEL to an edge runtime format, with a parity report measured on the runtime itself.
@@ -72,6 +75,8 @@ def export_cmd(
                   precision=precision, opset=opset, rewrite=not no_rewrite, verify=not no_verify, out=output,
                   force=force, calib=calib, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
                   n_parity=parity_inputs, calib_size=calib_size, max_drop=max_drop, tune_forms=tune_forms)
+    if compat is not None:
+        kwargs["compat"] = compat
     if show_progress() and not json_out:
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

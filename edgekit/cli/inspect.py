@@ -57,6 +57,9 @@ def inspect_cmd(
         verdict = "[green]fully delegated[/]" if d.get("fully_delegated") else "[yellow]not fully delegated[/]"
         out.print(f"  {d.get('name', 'delegate')} {d['partitions']} partition(s), {d['delegated_ops']} ops delegated, "
                   f"{d['default_kernel_ops']} on default kernels ({left}): {verdict}")
+    need = r.get("runtime_compat")
+    if need:
+        out.print(f"  needs   {compat_line(need)}", markup=False, highlight=False)
     side = r.get("sidecar") or {}
     if side:
         bits = [f"{k}={side[k]}" for k in ("model", "precision", "target", "layout") if side.get(k)]
@@ -66,6 +69,23 @@ def inspect_cmd(
     for k, v in (r.get("metadata") or {}).items():
         text = str(v).replace("\n", " ")
         out.print(f"  meta    {k}: {text[:100]}{'...' if len(text) > 100 else ''}")
+
+
+def compat_line(need: dict) -> str:
+    """'tflite-runtime >= 2.9.0 (CONV_2D v6) ...' from analysis.runtime_compat's requirements."""
+    if need["format"] == "tflite":
+        text = (f"tflite-runtime / TF Lite >= {need['min_tflite_runtime'] or '?'} "
+                f"({', '.join(need['min_because']) or 'no op in the table'}); any ai-edge-litert")
+        if need.get("unknown_op_versions"):
+            text += f"; not in the table: {', '.join(need['unknown_op_versions'])}"
+        if need.get("converter_min_runtime_version"):
+            text += f"; the converter wrote min_runtime_version {need['converter_min_runtime_version']}"
+    elif need["format"] == "onnx":
+        text = (f"onnxruntime >= {need['min_onnxruntime'] or 'a release newer than the table'} "
+                f"(IR {need['ir_version']}, opsets " + ", ".join(f"{k} {v}" for k, v in need["opsets"].items()) + ")")
+    else:
+        text = f"openvino >= {need['min_openvino'] or '?'} (IR v{need['ir_version']})"
+    return f"{text} [table: {need['source']}]"
 
 
 def register(app: typer.Typer) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgekit import __version__
+from edgekit.analysis.reference import reference_path, write_reference
 from edgekit.artifact import sidecar_path, sidecar_text
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import EXPORTERS, ExportOptions, get_exporter
@@ -231,7 +232,8 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
                  precision: str = "fp32", opset: int = 18, rewrite: bool = True, verify: bool = True, out=None,
                  force: bool = False, calib=None, calib_method: str = "minmax", int8_io: bool = False,
                  nhwc: bool = False, n_parity: int = 8, progress: Progress | None = None,
-                 calib_size: int | None = None, max_drop: float | None = None, tune_forms: bool = False) -> ExportResult:
+                 calib_size: int | None = None, max_drop: float | None = None, tune_forms: bool = False,
+                 compat: str | None = None) -> ExportResult:
     """Export `source` (zoo name, file.py:factory, module:factory) to `target` ("all" for every target).
 
     Returns an ExportResult; raises EdgekitError for user mistakes (nothing is written then).
@@ -239,6 +241,12 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     t_start = time.perf_counter()
     _validate(target, precision, opset, calib, int8_io, calib_method, n_parity)
     targets = list(ALL_TARGETS) if target == "all" else [target]
+    if compat is not None:  # --compat tflite-runtime==2.14: checked on the converted file, before anything is written
+        from edgekit.analysis.runtime_compat import compat_format
+
+        if compat_format(compat) not in targets:
+            raise EdgekitError(f"--compat {compat} is about {compat_format(compat)} files; this export makes "
+                               f"{', '.join(targets)}")
     exporters = {t: get_exporter(t) for t in targets}  # fail fast on a target this build lacks
     for t, e in exporters.items():
         supported = getattr(e, "precisions", None)
@@ -263,7 +271,7 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     finals: list[Path] = []
     for t in targets:
         main = plan[t][0]
-        finals += plan[t] + [sidecar_path(main)]
+        finals += plan[t] + [sidecar_path(main)] + ([reference_path(main)] if n_parity else [])
         if report_combined is None:
             finals.append(report_path_for(main))
     if report_combined is not None:
@@ -293,9 +301,14 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
             meta = _export_one(t, exporters[t], model, card, base_madds, paths, source=source, precision=precision,
                                opset=opset, rewrite=rewrite, verify=verify, calib_x=calib_x,
                                calib_extra=calib_extra, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
-                               n_parity=n_parity, step=step, torch=torch, tune_forms=tune_forms)
+                               n_parity=n_parity, step=step, torch=torch, tune_forms=tune_forms, compat=compat)
             meta["file"] = plan[t][0].name
             meta["files"] = [p.name for p in plan[t]]
+            reference = meta.pop("_reference", None)
+            if reference is not None:  # inputs + PyTorch outputs for parity on a device (bench --parity)
+                write_reference(tmp_of[reference_path(plan[t][0])], reference)
+                meta["reference"] = {"file": reference_path(plan[t][0]).name, "n": int(len(reference["x"])),
+                                     "inputs": meta["parity"]["inputs"]}
             tmp_of[sidecar_path(plan[t][0])].write_text(sidecar_text(meta))
             metas.append(meta)
             report = None
@@ -316,9 +329,12 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
 
 
 def _export_one(target, exporter, model, card, base_madds, paths, *, source, precision, opset, rewrite, verify,
-                calib_x, calib_extra, calib_method, int8_io, nhwc, n_parity, step, torch, tune_forms=False) -> dict:
+                calib_x, calib_extra, calib_method, int8_io, nhwc, n_parity, step, torch, tune_forms=False,
+                compat=None) -> dict:
     from edgekit.analysis.flops import count_madds
-    from edgekit.analysis.parity import measure_parity
+    from edgekit.analysis.parity import is_channels_last, measure_parity
+    from edgekit.analysis.reference import make_reference, reference_samples
+    from edgekit.analysis.runtime_compat import check_compat, compat_format
     from edgekit.runtimes.base import open_runner
 
     warnings: list[str] = []
@@ -350,6 +366,8 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
     with torch.no_grad():
         converted = exporter.convert(export_net, example, list(paths), options) or {}
     timings["convert"] = time.perf_counter() - t0
+    if compat is not None and compat_format(compat) == target:
+        converted["compat"] = {"requested": compat, **check_compat(paths[0], compat)}
 
     step(f"{target}: parity on the runtime")
     t0 = time.perf_counter()
@@ -360,6 +378,9 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
     parity_data = calib_x if (precision == "int8" and calib_x is not None) else None
     parity = measure_parity(model, runner, tuple(card.input_size), n=n_parity, nhwc=True if nhwc else None,
                             precision=precision, inputs=parity_data) if n_parity else None
+    reference = make_reference(model, runner, reference_samples(card.input_size, parity_data),
+                               nhwc=bool(nhwc) or is_channels_last(runner.inputs()[0], tuple(card.input_size))) \
+        if n_parity else None
     del runner
     timings["parity"] = time.perf_counter() - t0
     if parity is not None and not parity.ok:
@@ -407,4 +428,5 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
         "quantization": quantization,
         "export": converted,
         "warnings": warnings,
+        "_reference": reference,  # written to <file>.edgekit.ref.npz by export_model, not into the sidecar
     }

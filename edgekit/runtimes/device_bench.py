@@ -7,13 +7,22 @@ the device has, so it imports only the standard library, numpy and that runtime 
     python3 device_bench.py MODEL --runtime auto --threads 1 --warmup 10 --runs 100 [--seconds S] --json
 
 It loads the model (init = load + compile), makes deterministic inputs, warms up, times runs with
-time.perf_counter_ns and prints ONE JSON object:
+time.perf_counter_ns and prints ONE JSON object (one line); with `--threads 1,2,4` one such line per
+thread count, the counts timed interleaved in one process, each line also carrying
+"speedup_vs_1_thread" and "oversubscribed" (more threads than cores; also warned on stderr):
 
-    {"runtime", "runtime_version", "model", "threads", "warmup", "runs", "seconds", "init_ms",
+    {"runtime", "runtime_version", "model", "threads", "thread_settings", "warmup", "runs", "seconds", "init_ms",
      "first_run_ms", "latency_ms": {"median","mean","p90","p99","min","max","std","cv"},
      "samples_ms": [...] (at most 1000, evenly strided when there were more runs),
      "peak_rss_mb", "peak_rss_delta_mb", "rss_delta_mb",
-     "host": {"machine","system","python","cpu_count"}, "inputs": [{"name","shape","dtype"}]}
+     "host": {"machine","system","python","cpu_count","emulated"}, "inputs": [{"name","shape","dtype"}],
+     "interpreter": {"executable","python","numpy","runtimes": {dist: version}},
+     "emulated": how (e.g. "qemu-aarch64") or null, "latency_note" (only when emulated: not a latency),
+     "delegation": {partitions, delegated_ops, default_kernel_ops, ...} (LiteRT: what THIS build delegates)}
+
+`--predict IN.npz OUT.npz` also runs the samples `x` of IN and saves the first output of each as `y`
+(with `--runs 0`, only that, printing {"kind": "predict", ...}): how parity and accuracy are measured on
+a device (edgekit bench --parity, edgekit eval --ssh).
 
 `edgekit bench` imports `latency_stats`, `timed_runs`, `host_info` and `MemoryProbe` from here, so
 local and remote numbers come from the same code. Exit code 2 and one line on stderr for a bad
@@ -107,7 +116,142 @@ def timed_runs(run, warmup: int = 10, runs: int = 100, seconds: float | None = N
 
 def host_info() -> dict:
     return {"machine": platform.machine(), "system": platform.system(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "node": platform.node()}
+            "cpu_count": os.cpu_count(), "cpus_available": available_cpus(), "node": platform.node(),
+            "emulated": emulation()}
+
+
+EMULATED_NOTE = "emulated (qemu-user): these times say nothing about a device's latency"
+
+
+def emulation() -> str | None:
+    """How this interpreter is emulated, or None on real hardware.
+
+    edgekit's emulated-device wrappers set EDGEKIT_EMULATED; without it, an ARM machine whose
+    /proc/cpuinfo reads like an x86 one (qemu-user passes the host's through) is emulated too."""
+    mark = os.environ.get("EDGEKIT_EMULATED")
+    if mark:
+        return mark
+    machine = platform.machine().lower()
+    if machine.startswith(("aarch64", "arm")):
+        try:
+            with open("/proc/cpuinfo") as f:
+                text = f.read()
+        except OSError:
+            return None
+        if any(line.split(":")[0].strip() in ("vendor_id", "flags") for line in text.splitlines()):
+            return f"qemu-user ({machine} on an x86 host)"
+        if "qemu" in text.lower():  # edgekit's emulated userland names itself in its /proc/cpuinfo
+            return "qemu-user"
+    return None
+
+
+def interpreter_info() -> dict:
+    """Which python ran this script and which runtimes (with versions) it can import."""
+    import importlib.util
+
+    runtimes = {}
+    for dist, module in RUNTIME_DISTS:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            runtimes[dist] = dist_version(dist) or "?"
+    return {"executable": sys.executable, "python": platform.python_version(), "numpy": dist_version("numpy"),
+            "runtimes": runtimes}
+
+
+# (distribution, import name) of every runtime this script can drive
+RUNTIME_DISTS = (("onnxruntime", "onnxruntime"), ("ai-edge-litert", "ai_edge_litert"),
+                 ("tflite-runtime", "tflite_runtime"), ("openvino", "openvino"), ("executorch", "executorch"))
+
+
+def available_cpus() -> int | None:
+    """Cores this process may run on (its affinity mask, e.g. a container's cpuset), else cpu_count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
+
+
+# --------------------------------------------------------------------------- thread counts
+
+
+def parse_threads(value) -> list:
+    """`--threads` as given: 2, "2" or "1,2,4" -> [2] / [1, 2, 4] (order kept, repeats dropped).
+    BenchError (one line) for anything but whole numbers >= 1."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if not text.lstrip("-").isdigit():
+            raise BenchError(f"--threads takes a whole number or a comma list like 1,2,4 (got {value!r})")
+        if int(text) < 1:
+            raise BenchError(f"--threads must be at least 1 (got {value})")
+        if int(text) not in out:
+            out.append(int(text))
+    if not out:
+        raise BenchError("--threads is empty")
+    return out
+
+
+def thread_scaling(results) -> list:
+    """Per result (in place; returns the list): `speedup_vs_1_thread` = the same file's median at 1
+    thread / its median (null without a 1-thread result of that file, runtime and machine), and
+    `oversubscribed` = more threads than the machine's usable cores (host cpus_available)."""
+    def key(r):
+        return (r.get("file") or r.get("model"), r.get("runtime"), r.get("where", "local"))
+
+    base = {key(r): r["latency_ms"]["median"] for r in results if r.get("threads") == 1}
+    for r in results:
+        one, med = base.get(key(r)), r["latency_ms"]["median"]
+        r["speedup_vs_1_thread"] = (one / med) if one and med else None
+        host = r.get("host") or {}
+        cores = host.get("cpus_available") or host.get("cpu_count")
+        r["oversubscribed"] = bool(cores) and r.get("threads", 1) > cores
+    return results
+
+
+def oversubscription_warning(results) -> str | None:
+    """One line naming the thread counts above the machine's cores, or None."""
+    over = sorted({r["threads"] for r in results if r.get("oversubscribed")})
+    if not over:
+        return None
+    host = (results[0].get("host") or {}) if results else {}
+    cores = host.get("cpus_available") or host.get("cpu_count")
+    return (f"warning: --threads {','.join(map(str, over))} is more than the {cores} core(s) of this machine; "
+            f"those threads share cores, so their timings do not show the scaling of a bigger device")
+
+
+def interleave(calls, runs: int = 100, seconds: float | None = None, progress=None) -> list:
+    """Time several zero-argument callables side by side in interleaved blocks (A x k, B x k, A x k, ...)
+    until each has `runs` samples or `seconds` of timing; one list of ms samples per callable.
+
+    Blocks of k = min(10, runs/10) runs keep each model's caches warm within a block while spreading
+    background load evenly over all of them. `progress(done, total)` is called per round.
+    """
+    samples = [[] for _ in calls]
+    block = max(1, min(10, runs // 10)) if seconds is None else 5
+    if seconds is None:
+        total = runs * len(calls)
+        while any(len(s) < runs for s in samples):
+            for call, s in zip(calls, samples):
+                k = min(block, runs - len(s))
+                if k > 0:
+                    s += timed_runs(call, warmup=0, runs=k)
+            if progress:
+                progress(sum(len(s) for s in samples), total)
+    else:
+        spent = [0.0] * len(calls)
+        while any(t < seconds * 1e3 for t in spent):
+            for i, call in enumerate(calls):
+                if spent[i] < seconds * 1e3:
+                    new = timed_runs(call, warmup=0, runs=block)
+                    samples[i] += new
+                    spent[i] += sum(new)
+            if progress:
+                progress(min(spent) / 1e3, seconds)
+    return samples
 
 
 def _maxrss_mb() -> float | None:
@@ -198,12 +342,7 @@ def _load_onnxruntime(path, threads):
 
     types = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
              "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(bool)": "bool", "tensor(double)": "float64"}
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
+    opts = ort_session_options(threads)
     sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
     specs = [(a.name, tuple(d if isinstance(d, int) else 1 for d in a.shape), types.get(a.type, "float32"))
              for a in sess.get_inputs()]
@@ -212,6 +351,7 @@ def _load_onnxruntime(path, threads):
         feed = {s[0]: a for s, a in zip(specs, arrays)}
         return lambda: sess.run(None, feed)
 
+    runner.predict = lambda arrays: sess.run(None, {s[0]: a for s, a in zip(specs, arrays)})
     return ort.__version__, specs, runner
 
 
@@ -222,8 +362,9 @@ def _load_litert(path, threads):
     except ImportError:
         from tflite_runtime.interpreter import Interpreter  # the older standalone wheel
         version = dist_version("tflite-runtime", "tflite_runtime")
-    interp = Interpreter(model_path=path, num_threads=threads)  # XNNPACK is the default CPU delegate
+    interp = Interpreter(model_path=path, **litert_options(threads))  # XNNPACK is the default CPU delegate
     interp.allocate_tensors()
+    delegation = litert_delegation(interp)
     details = interp.get_input_details()
     specs = [(d["name"], tuple(int(x) for x in d["shape"]), d["dtype"].__name__ if hasattr(d["dtype"], "__name__")
               else str(d["dtype"])) for d in details]
@@ -238,7 +379,57 @@ def _load_litert(path, threads):
 
         return run
 
+    def predict(arrays):
+        runner(arrays)()
+        return [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
+
+    runner.predict = predict
+    runner.delegation = delegation
     return version, specs, runner
+
+
+def delegate_partitions(ops: list, delegated: list) -> list:
+    """Original node indices each DELEGATE node replaced (one set per partition): walk back from the
+    DELEGATE node's outputs to its inputs through the original producers."""
+    producer = {t: op["index"] for op in ops for t in op["outputs"]}
+    partitions = []
+    for d in delegated:
+        boundary = set(d["inputs"])
+        members, seen, stack = set(), set(), list(d["outputs"])
+        while stack:
+            t = stack.pop()
+            if t in seen or t in boundary or t not in producer:
+                continue
+            seen.add(t)
+            node = producer[t]
+            if node not in members:
+                members.add(node)
+                stack.extend(ops[node]["inputs"])
+        partitions.append(members)
+    return partitions
+
+
+def litert_delegation(interp) -> dict | None:
+    """What THIS runtime build delegates to XNNPACK (its version decides: e.g. which INT8 ops it takes):
+    partitions, delegated ops, ops left on the default kernels by type. None when the build does not
+    expose its node list. After allocate_tensors the node list is the model's nodes followed by one
+    DELEGATE node per partition."""
+    raw = getattr(interp, "_interpreter", None)
+    try:
+        nodes = [{"index": i, "op": raw.NodeName(i), "inputs": [int(t) for t in raw.NodeInputs(i) if t >= 0],
+                  "outputs": [int(t) for t in raw.NodeOutputs(i) if t >= 0]} for i in range(raw.NumNodes())]
+    except Exception:  # an interpreter without the introspection calls
+        return None
+    first = next((i for i, n in enumerate(nodes) if n["op"] == "DELEGATE"), len(nodes))
+    ops, delegates = nodes[:first], [n for n in nodes[first:] if n["op"] == "DELEGATE"]
+    covered = set().union(*delegate_partitions(ops, delegates)) if delegates else set()
+    left = {}
+    for op in ops:
+        if op["index"] not in covered:
+            left[op["op"]] = left.get(op["op"], 0) + 1
+    return {"delegate": "XNNPACK", "partitions": len(delegates), "delegated_ops": len(covered),
+            "default_kernel_ops": len(ops) - len(covered),
+            "default_kernel_by_type": dict(sorted(left.items(), key=lambda kv: -kv[1]))}
 
 
 def _load_openvino(path, threads):
@@ -258,6 +449,11 @@ def _load_openvino(path, threads):
         feed = {i: a for i, a in enumerate(arrays)}
         return lambda: request.infer(feed)
 
+    def predict(arrays):
+        request.infer({i: a for i, a in enumerate(arrays)})
+        return [request.get_output_tensor(i).data.copy() for i in range(len(compiled.outputs))]
+
+    runner.predict = predict
     return ov.get_version().split("-")[0], specs, runner
 
 
@@ -294,6 +490,52 @@ OPENVINO_CONFIG = {"NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_P
 
 def openvino_config(threads: int) -> dict:
     return {**OPENVINO_CONFIG, "INFERENCE_NUM_THREADS": threads}
+
+
+# What a device user would set for `threads` intra-op threads, per runtime: the runners (edgekit.runtimes.*)
+# and this script apply exactly these, and every bench result states them ("thread_settings").
+# onnxruntime: one session, ops run in sequence (inter-op 1) each split over `threads` workers. Between ops
+# the workers spin-wait for the next one (session.intra_op.allow_spinning); ORT_ALLOW_SPINNING is set from
+# the measurement in benchmarks/results/threads.md.
+ORT_ALLOW_SPINNING = True
+
+
+def ort_session_config(threads: int, spinning: bool | None = None) -> dict:
+    spin = ORT_ALLOW_SPINNING if spinning is None else spinning
+    return {"intra_op_num_threads": int(threads), "inter_op_num_threads": 1, "execution_mode": "sequential",
+            "session.intra_op.allow_spinning": "1" if spin else "0"}
+
+
+def ort_session_options(threads: int, spinning: bool | None = None):
+    """onnxruntime SessionOptions for `threads` (ort_session_config), all graph optimizations, quiet log."""
+    import onnxruntime as ort
+
+    cfg = ort_session_config(threads, spinning)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = cfg["intra_op_num_threads"]
+    opts.inter_op_num_threads = cfg["inter_op_num_threads"]
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", cfg["session.intra_op.allow_spinning"])
+    return opts
+
+
+def litert_options(threads: int) -> dict:
+    """Interpreter keyword arguments: `threads` for the XNNPACK delegate (LiteRT's default CPU delegate,
+    which takes the interpreter's thread count) and for the builtin kernels."""
+    return {"num_threads": int(threads)}
+
+
+def thread_settings(runtime: str, threads: int) -> dict:
+    """The runtime's own settings for `threads`, as the runner applies them (stated in bench results)."""
+    if runtime == "onnxruntime":
+        return ort_session_config(threads)
+    if runtime == "openvino":
+        return openvino_config(threads)
+    if runtime == "litert":
+        return {**litert_options(threads), "delegate": "XNNPACK"}
+    return {"threads": int(threads)}
 
 
 LOADERS = {"onnxruntime": (_load_onnxruntime, "onnxruntime"), "litert": (_load_litert, "ai_edge_litert"),
@@ -335,30 +577,91 @@ def pick_runtime(path: str, runtime: str = "auto") -> str:
 def bench_file(path: str, runtime: str = "auto", threads: int = 1, warmup: int = 10, runs: int = 100,
                seconds: float | None = None, seed: int = 0) -> dict:
     """Load, warm up and time one model file; the JSON object the script prints."""
+    return bench_threads(path, runtime, [threads], warmup, runs, seconds, seed)[0]
+
+
+def bench_threads(path: str, runtime: str = "auto", threads=(1,), warmup: int = 10, runs: int = 100,
+                  seconds: float | None = None, seed: int = 0) -> list:
+    """`bench_file` at each thread count of `threads`: one loaded model per count, timed interleaved
+    (`interleave`) so the speed-ups hold under background load; one JSON object per count, with
+    `speedup_vs_1_thread` and `oversubscribed` (thread_scaling)."""
     if not os.path.isfile(path):
         raise BenchError(f"model file not found: {path}")
     name = pick_runtime(path, runtime)
     loader = LOADERS[name][0]
     preimport_runtime(name)  # the runtime's own code is not the model's memory
+    loaded = []
+    for n in parse_threads(list(threads)):  # load and warm up one at a time: each memory reading is its own
+        mem = MemoryProbe().start()
+        t0 = time.perf_counter_ns()
+        try:
+            version, specs, make_run = loader(path, n)
+        except Exception as exc:  # the runtimes raise their own types for corrupt files
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise BenchError(f"{name} cannot load {path}: {first}") from None
+        init_ms = (time.perf_counter_ns() - t0) / 1e6
+        run = make_run(make_inputs(specs, seed))
+        t0 = time.perf_counter_ns()
+        run()
+        first_run_ms = (time.perf_counter_ns() - t0) / 1e6
+        for _ in range(max(0, warmup)):
+            run()
+        facts = {"delegation": make_run.delegation} if getattr(make_run, "delegation", None) else {}
+        loaded.append((n, version, specs, run, init_ms, first_run_ms, {**mem.result(), **facts}))
+    all_samples = interleave([item[3] for item in loaded], runs, seconds)
+    results = []
+    for (n, version, specs, _, init_ms, first_run_ms, mem), samples in zip(loaded, all_samples):
+        results.append({
+            "runtime": name, "runtime_version": version, "model": os.path.basename(path), "threads": n,
+            "thread_settings": thread_settings(name, n), "warmup": warmup, "runs": len(samples),
+            "seconds": seconds, "init_ms": init_ms, "first_run_ms": first_run_ms,
+            "latency_ms": latency_stats(samples), "samples_ms": capped_samples(samples), **mem,
+            "host": host_info(), "inputs": [{"name": n_, "shape": list(s), "dtype": d} for n_, s, d in specs],
+            "interleaved_with": len(loaded), "interpreter": interpreter_info(), **_emulated_fields()})
+    return thread_scaling(results)
 
-    mem = MemoryProbe().start()
-    t0 = time.perf_counter_ns()
+
+def _emulated_fields() -> dict:
+    """`emulated` (how, or null) and, when emulated, the note that these are not latencies."""
+    how = emulation()
+    return {"emulated": how, **({"latency_note": EMULATED_NOTE} if how else {})}
+
+
+def predict_file(path: str, inputs_npz: str, outputs_npz: str, runtime: str = "auto", threads: int = 1) -> dict:
+    """Run the model on each sample of `inputs_npz` (array "x": N samples, each shaped and typed like
+    the model's only input) and save its first output per sample to `outputs_npz` (array "y").
+
+    This is how edgekit measures parity and accuracy on a device: the host prepares the inputs
+    (reference inputs from the sidecar, or preprocessed labeled data) and compares what comes back."""
+    import numpy as np
+
+    if not os.path.isfile(path):
+        raise BenchError(f"model file not found: {path}")
+    name = pick_runtime(path, runtime)
+    preimport_runtime(name)
     try:
-        version, specs, make_run = loader(path, threads)
-    except Exception as exc:  # the runtimes raise their own types for corrupt files
+        version, specs, make_run = LOADERS[name][0](path, threads)
+    except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise BenchError(f"{name} cannot load {path}: {first}") from None
-    init_ms = (time.perf_counter_ns() - t0) / 1e6
-    run = make_run(make_inputs(specs, seed))
-    t0 = time.perf_counter_ns()
-    run()
-    first_run_ms = (time.perf_counter_ns() - t0) / 1e6
-    samples = timed_runs(run, warmup=warmup, runs=runs, seconds=seconds)
-    return {"runtime": name, "runtime_version": version, "model": os.path.basename(path), "threads": threads,
-            "warmup": warmup, "runs": len(samples), "seconds": seconds, "init_ms": init_ms,
-            "first_run_ms": first_run_ms, "latency_ms": latency_stats(samples), "samples_ms": capped_samples(samples),
-            **mem.result(), "host": host_info(),
-            "inputs": [{"name": n, "shape": list(s), "dtype": d} for n, s, d in specs]}
+    try:
+        with np.load(inputs_npz) as data:
+            x = data["x"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise BenchError(f"cannot read the inputs {inputs_npz}: {exc}") from None
+    if len(specs) != 1:
+        raise BenchError(f"{os.path.basename(path)} has {len(specs)} inputs; only single-input models can be "
+                         f"checked on the device")
+    _, shape, dtype = specs[0]
+    if tuple(x.shape[1:]) != tuple(shape) or x.dtype != np.dtype(dtype):
+        raise BenchError(f"the inputs are {x.dtype} {tuple(x.shape[1:])} but {os.path.basename(path)} takes "
+                         f"{dtype} {tuple(shape)}")
+    t0 = time.perf_counter()
+    ys = [np.asarray(make_run.predict([np.ascontiguousarray(sample)])[0]) for sample in x]
+    np.savez(outputs_npz, y=np.stack(ys) if ys else np.zeros((0,), np.float32))
+    return {"kind": "predict", "runtime": name, "runtime_version": version, "model": os.path.basename(path),
+            "samples": int(len(x)), "seconds": round(time.perf_counter() - t0, 3), "host": host_info(),
+            "emulated": emulation(), "interpreter": interpreter_info()}
 
 
 def preimport_runtime(runtime: str) -> None:
@@ -377,7 +680,7 @@ def preimport_runtime(runtime: str) -> None:
 
 def _summary(r: dict) -> str:
     s = r["latency_ms"]
-    return (f"{r['model']} on {r['runtime']} {r['runtime_version']} ({r['threads']} thread(s), {r['runs']} runs): "
+    return ((f"EMULATED ({r['emulated']}), not latencies: " if r.get("emulated") else "") + f"{r['model']} on {r['runtime']} {r['runtime_version']} ({r['threads']} thread(s), {r['runs']} runs): "
             f"median {s['median']:.3f} ms, p90 {s['p90']:.3f}, p99 {s['p99']:.3f}, min {s['min']:.3f}, "
             f"cv {100 * s['cv']:.1f}%, init {r['init_ms']:.1f} ms, peak RSS {r['peak_rss_mb']} MB")
 
@@ -386,22 +689,45 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="device_bench.py", description="Time one model file with the local runtime.")
     ap.add_argument("model")
     ap.add_argument("--runtime", default="auto", help="auto | onnxruntime | litert | openvino | executorch")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", default="1", help="intra-op threads: N, or a comma list 1,2,4 (one result each)")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=None, help="time for this long instead of --runs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON object (default: one summary line)")
+    ap.add_argument("--predict", nargs=2, metavar=("IN_NPZ", "OUT_NPZ"),
+                    help="also run the samples x of IN_NPZ and save the outputs y to OUT_NPZ (with --runs 0: only this)")
     args = ap.parse_args(argv)
-    if args.threads < 1 or args.runs < 1 or args.warmup < 0 or (args.seconds is not None and args.seconds <= 0):
-        print("error: --threads and --runs must be >= 1, --warmup >= 0, --seconds > 0", file=sys.stderr)
+    if args.predict and args.runs == 0:
+        try:
+            result = predict_file(args.model, *args.predict, runtime=args.runtime,
+                                  threads=parse_threads(args.threads)[0])
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(result))
+        return 0
+    if args.runs < 1 or args.warmup < 0 or (args.seconds is not None and args.seconds <= 0):
+        print("error: --runs must be >= 1, --warmup >= 0, --seconds > 0", file=sys.stderr)
         return 2
     try:
-        result = bench_file(args.model, args.runtime, args.threads, args.warmup, args.runs, args.seconds, args.seed)
+        threads = parse_threads(args.threads)
+        results = bench_threads(args.model, args.runtime, threads, args.warmup, args.runs, args.seconds, args.seed)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result) if args.json else _summary(result))
+    warning = oversubscription_warning(results)
+    if warning:
+        print(warning, file=sys.stderr)
+    for result in results:  # one JSON object (one line) per thread count
+        print(json.dumps(result) if args.json else _summary(result))
+    if args.predict:
+        try:
+            result = predict_file(args.model, *args.predict, runtime=args.runtime, threads=results[0]["threads"])
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(result))
     return 0
 
 

@@ -2,7 +2,11 @@
 
 The server is Debian's sshd with a generated host key, a generated user key in an
 AuthorizedKeysFile under tmp, on a free high port; it lives for the test session and is killed at
-teardown. Its sessions get a PATH whose python3 has numpy and onnxruntime (the "device" runtime).
+teardown. The device interpreter is always named explicitly: EDGEKIT_SSH_PYTHON is this test
+interpreter (numpy, onnxruntime, ...), so a login shell that changes PATH on the device (pyenv init,
+conda) cannot change which python runs. `aarch64_device` is the emulated aarch64 device
+(edgekit.runtimes.remote.emulated) in EDGEKIT_AARCH64_CACHE (default ~/.cache/edgekit/aarch64), made by
+`edgekit device setup` (.ci/run does it); its interpreters are reached through the same sshd.
 """
 
 from __future__ import annotations
@@ -64,9 +68,34 @@ class Sshd:
     def target(self) -> str:
         return f"{self.user}@127.0.0.1:{self.port}"
 
-    def env(self) -> dict:
-        """Environment for edgekit processes: pin host keys in a tmp file, not the user's config."""
-        return {**os.environ, "EDGEKIT_KNOWN_HOSTS": str(self.known_hosts)}
+    def env(self, python: str | os.PathLike | None = None) -> dict:
+        """Environment for edgekit processes: pin host keys in a tmp file, not the user's config, and name
+        the device's interpreter (this one unless `python` is given)."""
+        return {**os.environ, "EDGEKIT_KNOWN_HOSTS": str(self.known_hosts),
+                "EDGEKIT_SSH_PYTHON": str(python or sys.executable)}
+
+
+@pytest.fixture(autouse=True)
+def _device_python_is_named(monkeypatch):
+    """In-process bench_over_ssh calls use this interpreter on the "device", whatever its login shell does."""
+    monkeypatch.setenv("EDGEKIT_SSH_PYTHON", sys.executable)
+
+
+AARCH64_CACHE = Path(os.environ.get("EDGEKIT_AARCH64_CACHE", "~/.cache/edgekit/aarch64")).expanduser()
+
+
+@pytest.fixture(scope="session")
+def aarch64_device():
+    """The emulated aarch64 device; skipped where none was set up, a failure under CI (.ci/run sets it up)."""
+    from edgekit.errors import EdgekitError
+    from edgekit.runtimes.remote.emulated import open_device
+
+    try:
+        return open_device(AARCH64_CACHE)
+    except EdgekitError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"the emulated aarch64 device is missing under CI: {exc}")
+        pytest.skip(f"no emulated aarch64 device: {exc}")
 
 
 def _ensure_sshd() -> None:
@@ -145,3 +174,29 @@ def sshd(tmp_path_factory) -> Sshd:
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory) -> Path:
     return make_tiny_onnx(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+def _arm_matrix_module():
+    """benchmarks/arm_matrix.py as a module: the README's ARM matrix, whose rows the tests run."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "arm_matrix.py"
+    spec = importlib.util.spec_from_file_location("arm_matrix", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def arm_matrix():
+    return _arm_matrix_module()
+
+
+@pytest.fixture(scope="session")
+def digits_tflite(digits_fixture, tmp_path_factory):
+    """{"fp32" | "fp16" | "int8": path} of the trained digits M0 exported by edgekit (with reference inputs)."""
+    f = digits_fixture
+    out = tmp_path_factory.mktemp("arm")
+    export = _arm_matrix_module().export
+    return {p: export(f["model"], p, "tflite", out, input_size=32, weights=f["weights"], num_classes=10,
+                      calib=f["train"], calib_size=64) for p in ("fp32", "fp16", "int8")}

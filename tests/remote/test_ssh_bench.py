@@ -41,6 +41,13 @@ def test_bench_over_ssh_returns_the_bench_schema_and_cleans_up(sshd, tiny_onnx):
     assert workdir.name.startswith("edgekit.")
     # the "device" is this machine: its temporary directory must be gone
     assert not workdir.exists()
+    # the interpreter is the one the tests name (EDGEKIT_SSH_PYTHON), and it reports its runtimes
+    import onnxruntime
+
+    assert device["python"] == sys.executable
+    assert device["interpreter"]["executable"] == sys.executable
+    assert device["interpreter"]["runtimes"]["onnxruntime"] == onnxruntime.__version__
+    assert result["emulated"] is None and "latency_note" not in result
 
 
 def test_cli_bench_ssh_json(sshd, tiny_onnx):
@@ -50,6 +57,18 @@ def test_cli_bench_ssh_json(sshd, tiny_onnx):
     (result,) = json.loads(proc.stdout)
     assert result["runs"] == 5 and result["latency_ms"]["median"] > 0
     assert not Path(result["device"]["workdir"]).exists()
+
+
+def test_cli_bench_ssh_names_the_device_interpreter_and_its_runtimes(sshd, tiny_onnx):
+    import onnxruntime
+
+    proc = run_cli(["bench", str(tiny_onnx), "--ssh", sshd.target, "--ssh-key", str(sshd.key), "--runs", "2",
+                    "--warmup", "0"], sshd.env())
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("device python:"))
+    assert line.startswith(f"device python: {sys.executable} -> {sys.executable} (Python ")
+    assert f"onnxruntime {onnxruntime.__version__}" in line
+    assert "EMULATED" not in proc.stdout
 
 
 def test_wrong_key_is_one_line_exit_2(sshd, tiny_onnx):

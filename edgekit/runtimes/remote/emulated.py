@@ -82,6 +82,31 @@ class Device:
                                f"{have}): edgekit device setup --cache {self.cache} --runtime {runtime}")
         return self.cache / "bin" / f"python-{runtime}"
 
+    def predict(self, runtime: str, file, x, timeout: float = 1800) -> tuple:
+        """Run `file` on the samples `x` with `runtime`'s aarch64 build, directly (no ssh): (outputs
+        (N, ...), device_bench's report). What the ARM matrix uses; `edgekit bench/eval --ssh` reach the
+        same interpreter through sshd, as they would a board."""
+        import numpy as np
+
+        from edgekit.runtimes.remote.ssh import artifact_files, device_bench_script
+
+        python = self.python(runtime)
+        with tempfile.TemporaryDirectory(prefix="edgekit-aarch64-") as tmp:
+            work = Path(tmp)
+            for f in [device_bench_script(), *artifact_files(Path(file))]:
+                shutil.copy(f, work / f.name)
+            np.savez(work / "in.npz", x=np.ascontiguousarray(x))
+            proc = subprocess.run([str(python), "device_bench.py", Path(file).name, "--runs", "0", "--predict",
+                                   "in.npz", "out.npz"], cwd=work, capture_output=True, text=True, timeout=timeout)
+            if proc.returncode != 0:
+                lines = [l for l in (proc.stderr or "").splitlines() if l.strip()]
+                err = next((l[len("error: "):] for l in reversed(lines) if l.startswith("error: ")), None)
+                raise EdgekitError(f"{runtime} on the emulated aarch64 device: "
+                                   f"{err or (lines[-1] if lines else f'exit {proc.returncode}')}"[:300])
+            report = json.loads(proc.stdout.strip().splitlines()[-1])
+            with np.load(work / "out.npz") as data:
+                return data["y"], report
+
     def to_dict(self) -> dict:
         return {"cache": str(self.cache), "root": str(self.root), "qemu": shutil.which(QEMU),
                 "runtimes": {n: {**s, "python": str(self.python(n))} for n, s in self.runtimes.items()}}

@@ -113,13 +113,18 @@ class _Session:
         self.known_hosts = known_hosts or known_hosts_file()
         self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
 
-    def run(self, remote: str, stdin=None, timeout: float | None = None) -> subprocess.CompletedProcess:
+    def run(self, remote: str, stdin=None, timeout: float | None = None, binary: bool = False) \
+            -> subprocess.CompletedProcess:
+        """Run `remote` there; `binary`: stdout as bytes (stderr is always text)."""
         cmd = ssh_command(self.target, self.key, remote, self.known_hosts)
         try:
             proc = subprocess.run(cmd, stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                                  capture_output=True, text=True, timeout=timeout)
+                                  capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise EdgekitError(f"{self.target}: no answer within {timeout:.0f} s") from None
+        proc.stderr = proc.stderr.decode("utf-8", "replace")
+        if not binary:
+            proc.stdout = proc.stdout.decode("utf-8", "replace")
         if proc.returncode == _EXIT_SSH:
             raise EdgekitError(self._ssh_failure(proc.stderr))
         return proc
@@ -188,16 +193,22 @@ def device_bench_script() -> Path:
     return script
 
 
-def bench_over_ssh(target: str, files: list[Path], runtime: str = "auto", threads: int = 1, warmup: int = 10,
+def bench_over_ssh(target: str, files: list[Path], runtime: str = "auto", threads: int | list[int] = 1, warmup: int = 10,
                    runs: int = 100, seconds: float | None = None, key: str | None = None, *,
                    python: str | None = None, known_hosts: Path | None = None,
-                   timeout: float | None = None) -> list[dict]:
+                   timeout: float | None = None, parity: bool = False) -> list[dict]:
     """Benchmark each file on the device `target` ("user@host[:port]") with device_bench.py.
 
     Returns one bench dict per file (the schema of edgekit.runtimes.bench, with `where` =
     "ssh://user@host[:port]", `host` the device's, and `device` = {transport, target, workdir,
-    python}). Raises EdgekitError (one line) for a bad target, a missing file or key, an
+    python}); with a list of thread counts, one dict per file and count (device_bench.py --threads 1,2,4:
+    the counts timed interleaved on the device). Raises EdgekitError (one line) for a bad target, a missing file or key, an
     unreachable device, refused authentication, or python/numpy/the runtime missing there.
+
+    `device.interpreter` says which python ran on the device and which runtimes (with versions) it
+    has; `emulated` (and `latency_note`) mark times taken under emulation, which are not latencies.
+    `parity`: the file's reference inputs (analysis.reference) are also run on the device and its
+    outputs compared with PyTorch's: `parity` {rel_max_abs_diff, cosine, top1_agreement, ...}.
     """
     t = parse_target(target)
     paths = [Path(f) for f in files]
@@ -210,6 +221,11 @@ def bench_over_ssh(target: str, files: list[Path], runtime: str = "auto", thread
     names = [f.name for fs in uploads.values() for f in fs]
     if len(set(names)) != len(names):
         raise EdgekitError("two of the files have the same name; benchmark them in separate runs")
+    references = {}
+    if parity:
+        from edgekit.analysis.reference import load_reference
+
+        references = {p: load_reference(p) for p in paths}  # refused before anything reaches the device
     if key is not None:
         key = str(Path(key).expanduser())
         if not Path(key).is_file():
@@ -217,36 +233,154 @@ def bench_over_ssh(target: str, files: list[Path], runtime: str = "auto", thread
     python = python or os.environ.get("EDGEKIT_SSH_PYTHON") or DEFAULT_PYTHON
     script = device_bench_script()
     session = _Session(t, key, known_hosts)
-
     q = shlex.quote
-    probe = (f"command -v {q(python)} >/dev/null 2>&1 || exit {_EXIT_NOT_FOUND}; "
-             f'mktemp -d "${{TMPDIR:-/tmp}}/edgekit.XXXXXXXX"')
-    proc = session.run(probe, timeout=timeout)
-    if proc.returncode != 0:
-        raise _device_error(t, proc, python, "mktemp -d")
-    workdir = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-    if not _MKTEMP_OUT.fullmatch(workdir):
-        raise EdgekitError(f"unexpected answer from mktemp on {t}: {workdir[:80]!r}")
+    workdir = _make_workdir(session, python, timeout)
 
     results = []
     try:
         for local in [script, *[f for fs in uploads.values() for f in fs]]:
             with open(local, "rb") as fh:
-                proc = session.run(f"cat > {q(workdir + '/' + local.name)}", stdin=fh, timeout=timeout)
-            if proc.returncode != 0:
-                raise _device_error(t, proc, python, f"copying {local.name}")
+                _upload(session, python, workdir, local.name, fh, timeout)
         for p in paths:
-            args = [python, "device_bench.py", p.name, "--runtime", runtime, "--threads", str(threads),
+            counts = ",".join(map(str, threads)) if isinstance(threads, (list, tuple)) else str(threads)
+            args = [python, "device_bench.py", p.name, "--runtime", runtime, "--threads", counts,
                     "--warmup", str(warmup), "--runs", str(runs), "--json"]
             if seconds is not None:
                 args += ["--seconds", repr(float(seconds))]
+            if p in references:
+                args += ["--predict", *_stage_inputs(session, python, workdir, p.name, references[p]["x"], timeout)]
             proc = session.run(f"cd {q(workdir)} && " + " ".join(q(a) for a in args), timeout=timeout)
             if proc.returncode != 0:
                 raise _device_error(t, proc, python, f"device_bench.py {p.name}")
-            results.append(_result(t, p, proc.stdout, workdir, python))
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{") and '"latency_ms"' in ln]
+            found = [_result(t, p, ln, workdir, python) for ln in lines or [proc.stdout]]  # one per thread count
+            if p in references:
+                from edgekit.analysis.reference import compare_outputs
+
+                y = _fetch_outputs(session, python, workdir, p.name, timeout)
+                check = compare_outputs(references[p], y, found[0].get("precision"))
+                for r in found:
+                    r["parity"] = check
+            results += found
     finally:
         _cleanup(session, workdir)
     return results
+
+
+def predict_over_ssh(target: str, file: Path, x, runtime: str = "auto", key: str | None = None, *,
+                     python: str | None = None, known_hosts: Path | None = None, threads: int = 1,
+                     timeout: float | None = None):
+    """Run `file` on the device over the samples `x` (N, *the model's input shape, its dtype) and
+    return (outputs of shape (N, *output shape), the device's report: runtime, version, host,
+    interpreter, emulated). What `edgekit eval --ssh` measures accuracy with."""
+    t = parse_target(target)
+    path = Path(file)
+    if not path.is_file():
+        raise EdgekitError(f"model file not found: {path}")
+    if key is not None:
+        key = str(Path(key).expanduser())
+        if not Path(key).is_file():
+            raise EdgekitError(f"ssh key not found: {key}")
+    python = python or os.environ.get("EDGEKIT_SSH_PYTHON") or DEFAULT_PYTHON
+    session = _Session(t, key, known_hosts)
+    q = shlex.quote
+    workdir = _make_workdir(session, python, timeout)
+    try:
+        for local in [device_bench_script(), *artifact_files(path)]:
+            with open(local, "rb") as fh:
+                _upload(session, python, workdir, local.name, fh, timeout)
+        io = _stage_inputs(session, python, workdir, path.name, x, timeout)
+        args = [python, "device_bench.py", path.name, "--runtime", runtime, "--threads", str(threads),
+                "--runs", "0", "--predict", *io]
+        proc = session.run(f"cd {q(workdir)} && " + " ".join(q(a) for a in args), timeout=timeout)
+        if proc.returncode != 0:
+            raise _device_error(t, proc, python, f"device_bench.py {path.name}")
+        line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), "{}")
+        report = json.loads(line)
+        y = _fetch_outputs(session, python, workdir, path.name, timeout)
+    finally:
+        _cleanup(session, workdir)
+    report["device"] = {"transport": "ssh", "target": str(t), "workdir": workdir, "python": python}
+    return y, report
+
+
+def _make_workdir(session: _Session, python: str, timeout) -> str:
+    """Check that the device's python exists, then `mktemp -d` there; the directory's path."""
+    q = shlex.quote
+    probe = (f"command -v {q(python)} >/dev/null 2>&1 || exit {_EXIT_NOT_FOUND}; "
+             f'mktemp -d "${{TMPDIR:-/tmp}}/edgekit.XXXXXXXX"')
+    proc = session.run(probe, timeout=timeout)
+    if proc.returncode != 0:
+        raise _device_error(session.target, proc, python, "mktemp -d")
+    workdir = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    if not _MKTEMP_OUT.fullmatch(workdir):
+        raise EdgekitError(f"unexpected answer from mktemp on {session.target}: {workdir[:80]!r}")
+    return workdir
+
+
+def _upload(session: _Session, python: str, workdir: str, name: str, fh, timeout) -> None:
+    proc = session.run(f"cat > {shlex.quote(workdir + '/' + name)}", stdin=fh, timeout=timeout)
+    if proc.returncode != 0:
+        raise _device_error(session.target, proc, python, f"copying {name}")
+
+
+def _stage_inputs(session: _Session, python: str, workdir: str, name: str, x, timeout) -> list[str]:
+    """Copy the samples `x` to the device as `<name>.in.npz`; the --predict arguments (in, out)."""
+    import io
+    import tempfile
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, x=np.ascontiguousarray(x))
+    with tempfile.TemporaryFile() as fh:
+        fh.write(buf.getvalue())
+        fh.seek(0)
+        _upload(session, python, workdir, name + ".in.npz", fh, timeout)
+    return [name + ".in.npz", name + ".out.npz"]
+
+
+def _fetch_outputs(session: _Session, python: str, workdir: str, name: str, timeout):
+    import io
+
+    import numpy as np
+
+    proc = session.run(f"cat {shlex.quote(workdir + '/' + name + '.out.npz')}", timeout=timeout, binary=True)
+    if proc.returncode != 0:
+        raise _device_error(session.target, proc, python, f"fetching the outputs of {name}")
+    try:
+        with np.load(io.BytesIO(proc.stdout)) as data:
+            return data["y"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise EdgekitError(f"the outputs of {name} from {session.target} are unreadable: {exc}") from None
+
+
+def device_notes(results: list[dict]) -> list[str]:
+    """Lines for the human output of `bench --ssh`: the device's interpreter and runtimes, the
+    emulation note, and parity against PyTorch per file."""
+    lines, seen = [], set()
+    for r in results:
+        interp = (r.get("device") or {}).get("interpreter") or {}
+        key = (interp.get("executable"), r.get("where"))
+        if interp and key not in seen:
+            seen.add(key)
+            have = ", ".join(f"{k} {v}" for k, v in (interp.get("runtimes") or {}).items()) or "none"
+            lines.append(f"device python: {(r.get('device') or {}).get('python')} -> {interp.get('executable')} "
+                         f"(Python {interp.get('python')}, numpy {interp.get('numpy')}); runtimes: {have}")
+        if r.get("emulated") and "emulated" not in seen:
+            seen.add("emulated")
+            lines.append(f"EMULATED ({r['emulated']}): {r.get('latency_note') or 'times are not latencies'}")
+        par = r.get("parity")
+        if par and r.get("file") not in seen:
+            seen.add(r.get("file"))
+            bound = f" (bound {par['tolerance']:.0e}: {'ok' if par['ok'] else 'EXCEEDED'})" if par.get("tolerance") \
+                else ""
+            x86 = par.get("vs_export_runtime") or {}
+            lines.append(f"parity on the device, {r.get('name') or r.get('file')}: max |diff| "
+                         f"{par['rel_max_abs_diff']:.2e} x output scale{bound}, cosine {par['cosine']:.6f}, "
+                         f"top-1 agreement {100 * par['top1_agreement']:.0f}% over {par['n_inputs']} inputs"
+                         + (f"; vs the export machine's runtime {x86['rel_max_abs_diff']:.2e} x scale" if x86 else ""))
+    return lines
 
 
 def _cleanup(session: _Session, workdir: str) -> None:
@@ -270,7 +404,7 @@ def _result(t: SshTarget, local: Path, stdout: str, workdir: str, python: str) -
     from edgekit.runtimes.bench import add_artifact_metadata
 
     result = {"kind": "bench", "schema": 1, "where": f"ssh://{t}", **device,
-              "device": {"transport": "ssh", "target": str(t), "workdir": workdir, "python": python,
-                         **(device.get("host") or {})},
-              "interleaved_with": 1}
+              "device": {"transport": "ssh", "target": str(t), "workdir": workdir, **(device.get("host") or {}),
+                         "python": python, "interpreter": device.get("interpreter")},
+              "interleaved_with": device.get("interleaved_with", 1)}
     return add_artifact_metadata(result, local)
