@@ -99,7 +99,8 @@ def count_madds(model: nn.Module, input_shape: tuple[int, ...]) -> MaddsReport:
     was_training = model.training
     model.eval()
     try:
-        model(torch.zeros(input_shape))
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        model(torch.zeros(input_shape, dtype=dtype))
     finally:
         for h in hooks:
             h.remove()

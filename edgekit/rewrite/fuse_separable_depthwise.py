@@ -59,8 +59,8 @@ def fuse(a: nn.Conv2d, b: nn.Conv2d, width: int) -> SeparableFusedConv:
     ba = a.bias.double()[src] if a.bias is not None else torch.zeros(b.out_channels, dtype=torch.float64)
     bb = b.bias.double() if b.bias is not None else torch.zeros(b.out_channels, dtype=torch.float64)
     taps = wb[:, 0, 0, :]  # (Cout, k')
-    conv.weight.copy_(weight.float())
-    conv.bias.copy_((ba * taps.sum(1) + bb).float())
+    conv.weight.copy_(weight)  # rounded to the model's dtype once, here
+    conv.bias.copy_(ba * taps.sum(1) + bb)
     border = None
     if a.bias is not None and bool((ba != 0).any()):
         k, s, p = b.kernel_size[1], b.stride[1], b.padding[1]
@@ -72,7 +72,7 @@ def fuse(a: nn.Conv2d, b: nn.Conv2d, width: int) -> SeparableFusedConv:
                 if col < 0 or col >= width:
                     corr[:, j] -= ba * taps[:, t]
         if bool((corr != 0).any()):
-            border = corr.float().view(1, b.out_channels, 1, out_w)
+            border = corr.to(conv.weight.dtype).view(1, b.out_channels, 1, out_w)
     return SeparableFusedConv(conv, border)
 
 

@@ -2,8 +2,8 @@
 
     model2, log = rewrite_for_export(model, input_shape=(3, H, W), target="onnx")
 
-`model2` is a new eval-mode module (the original is deep-copied, never touched) computing the same
-outputs within 1e-5 × output scale, at batch 1, with no gather/index ops, no 5-D tensors and no
+`model2` is a new eval-mode module (the original is deep-copied, never touched) proven to compute the
+same outputs in float64 (within 1e-9 × output scale, `verify.check_exact`), at batch 1, with no gather/index ops, no 5-D tensors and no
 input-dependent conv weights. `log` holds one PassRecord per pass: `ops_before` / `ops_after` are
 the aten ops one forward pass executes (name → count, from `verify.op_census`), MAdds are
 `edgekit.analysis.flops.count_madds` totals (conv + linear + dynamic element-wise).
@@ -23,7 +23,7 @@ from edgekit.rewrite.base import RewriteContext
 from edgekit.rewrite.fold_batchnorm import FoldBatchNorm
 from edgekit.rewrite.fold_channel_shuffles import FoldChannelShuffles
 from edgekit.rewrite.shift_max_static import ShiftMaxToStatic
-from edgekit.rewrite.verify import check_equivalent, op_census
+from edgekit.rewrite.verify import EXACT_TOL, as_float64, check_exact, float64_mode, max_rel_diff, op_census
 
 TARGETS = ("onnx", "tflite", "openvino", "executorch")
 
@@ -36,9 +36,10 @@ class PassRecord:
     ops_after: dict[str, int] = field(default_factory=dict)
     madds_before: int = 0
     madds_after: int = 0
-    max_abs_diff: float = 0.0  # relative to the original model's output scale
+    max_abs_diff: float = 0.0  # float32 difference from the original, relative to its output scale (measured)
     seconds: float = 0.0
     details: dict = field(default_factory=dict)  # pass-specific: e.g. the DY-Conv form of each layer
+    exact_diff: float = 0.0  # the same in float64: the exactness proof (bounded by verify.EXACT_TOL)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,35 +78,48 @@ def _madds(model, input_shape) -> int:
 
 
 def rewrite_for_export(model: nn.Module, input_shape, target: str = "onnx", verify: bool = True,
-                       passes: list | None = None, tol: float = 1e-5,
+                       passes: list | None = None, tol: float = EXACT_TOL,
                        tune: bool = False) -> tuple[nn.Module, list[PassRecord]]:
+    """Rewrite a copy of `model` for `target`; (rewritten float32 eval module, one PassRecord per pass).
+
+    The passes run on a float64 copy, so every folded or fused weight is computed exactly; with
+    `verify`, each pass that changed something is proven exact against the float64 original
+    (`verify.check_exact`, relative bound `tol`). The result is that float64 model rounded once
+    to the original's dtype; its float32 difference from the original is measured per pass and
+    reported (`max_abs_diff`), never judged. `input_shape` is the per-sample shape: (C, H, W), or
+    (C, T, H, W) for clips; batch 1 is prepended.
+    """
     if target not in TARGETS:
         raise EdgekitError(f"unknown rewrite target {target!r}: use one of {', '.join(TARGETS)}")
     shape = tuple(int(s) for s in input_shape)
-    if len(shape) == 4:
-        shape = shape[1:]
-    if len(shape) != 3:
-        raise EdgekitError(f"input shape {input_shape} is not (C, H, W)")
-    ctx = RewriteContext(shape, target, tune)
-    reference = model
+    if len(shape) < 1 or any(s < 1 for s in shape):
+        raise EdgekitError(f"input shape {input_shape} is not a per-sample shape such as (C, H, W)")
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     was_training = model.training
-    work = copy.deepcopy(model).eval()
+    reference = copy.deepcopy(model).eval()  # the caller's model is never touched, not even its mode
     model.train(was_training)
-    reference_eval = reference if not was_training else copy.deepcopy(model).eval()
+    reference.float()
     log: list[PassRecord] = []
     with torch.no_grad():
-        ops = op_census(work, shape).ops
-        madds = _madds(work, shape)
-        diff = 0.0
+        with float64_mode():
+            reference64 = as_float64(reference)
+            work = as_float64(reference)
+            ops = op_census(work, shape).ops
+            madds = _madds(work, shape)
+        ctx = RewriteContext(shape, target, tune)
+        exact = f32 = 0.0
         for p in passes if passes is not None else default_passes(target):
             t0 = time.perf_counter()
-            changed = int(p.apply(work, ctx))
-            work.eval()
-            ops_after = op_census(work, shape).ops if changed else ops
-            madds_after = _madds(work, shape) if changed else madds
-            if verify and changed:  # cumulative: the rewritten model so far against the original
-                diff = check_equivalent(reference_eval, work, shape, tol=tol)
-            log.append(PassRecord(p.name, changed, ops, ops_after, madds, madds_after, diff,
-                                  time.perf_counter() - t0, dict(getattr(p, "details", None) or {})))
+            with float64_mode():  # replacements are built in float64: folded weights exact
+                changed = int(p.apply(work, ctx))
+                work.eval()
+                ops_after = op_census(work, shape).ops if changed else ops
+                madds_after = _madds(work, shape) if changed else madds
+                if verify and changed:  # cumulative: the rewritten model so far against the original
+                    exact = check_exact(reference64, work, shape, tol=tol, what=f"after pass {p.name}, the model")
+            if verify and changed:
+                f32 = max_rel_diff(reference, copy.deepcopy(work).float(), shape)
+            log.append(PassRecord(p.name, changed, ops, ops_after, madds, madds_after, f32,
+                                  time.perf_counter() - t0, dict(getattr(p, "details", None) or {}), exact))
             ops, madds = ops_after, madds_after
-    return work, log
+    return work.to(dtype).eval(), log

@@ -33,8 +33,13 @@ def export_one(module: nn.Module, input_shape, target: str, stem: Path) -> Path:
 
     exporter = get_exporter(target)
     paths = [stem.with_suffix(s) for s in exporter.suffixes]
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-        exporter.convert(module.eval(), torch.zeros(1, *input_shape), paths, ExportOptions(target))
+    import copy
+
+    from edgekit.rewrite.verify import default_dtype
+
+    module32 = copy.deepcopy(module).float().eval()  # the rewrite engine builds candidates in float64
+    with torch.no_grad(), default_dtype(torch.float32), contextlib.redirect_stdout(io.StringIO()):
+        exporter.convert(module32, torch.zeros(1, *input_shape, dtype=torch.float32), paths, ExportOptions(target))
     return paths[0]
 
 

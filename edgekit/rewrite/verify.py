@@ -1,17 +1,26 @@
 """Equivalence proof and op census used by every rewrite pass, its tests, and the exporters.
 
-`check_equivalent` runs both models on the same random batch-1 inputs and compares outputs
-relative to the reference output's scale. The bound is `tol` (1e-5), or twice the reference's own
-float32 rounding error (its float32 output against its float64 output on the same inputs) when
-that is larger: some deep models are that sensitive (MobileNetV2-DY-ReLU at 64×64 with data-set
-BatchNorm statistics: 1.03e-5 between its own float32 and float64 outputs), and BatchNorm folding
-has to round the folded weights to float32, so no exact rewrite could meet 1e-5 there. `op_census` records the aten ops one forward pass
-executes (so Python-level indexing like `x[:, idx]` shows up as `index`) and the largest tensor
-rank seen, which is how "no gather, no 5-D tensor" is checked.
+Exactness is proven in float64, where rounding can neither hide a wrong pass nor fail a right one.
+`check_exact(reference, rewritten, shape)` runs float64 copies of both modules on the same random
+batch-1 inputs and raises `RewriteNotExact` when they differ by more than `EXACT_TOL` (1e-9) of the
+reference's output scale — far above float64 rounding (~1e-15 here) and far below any real mistake
+(a shift off by one channel is ~1e-1). The pipeline runs the passes themselves in float64
+(`float64_mode`), so folded weights are computed exactly and rounded to float32 once, at the end.
+
+The float32 difference (`max_rel_diff` of the float32 models) is then only measured and reported, as parity is: two
+correct float32 graphs round differently (folded BatchNorm, fused k×k kernels), and their difference
+can exceed the original's own float32 noise, so it is never a reason to refuse a checkpoint.
+
+`op_census` records the aten ops one forward pass executes (so Python-level indexing like
+`x[:, idx]` shows up as `index`) and the largest tensor rank seen, which is how "no gather, no 5-D
+tensor" is checked. Every `input_shape` here is the per-sample shape — (C, H, W) for images,
+(C, T, H, W) for clips — and batch 1 is prepended.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,51 +33,106 @@ from edgekit.errors import EdgekitError
 # aten ops that read data through an index tensor: what becomes Gather/GatherND in exported graphs.
 GATHER_OPS = frozenset({"index", "index_select", "gather", "take", "_index_put_impl_", "index_put", "embedding"})
 
+EXACT_TOL = 1e-9  # float64 bound, relative to the reference output's scale
 
-def _batch1(input_shape) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in input_shape)
-    return shape if len(shape) == 4 else (1, *shape)
+
+class RewriteNotExact(EdgekitError):
+    """A rewrite changed what the model computes: a bug in the pass, never the user's weights."""
+
+
+def batch1(input_shape) -> tuple[int, ...]:
+    """(1, *per-sample shape)."""
+    return (1, *(int(s) for s in input_shape))
+
+
+def _inputs(input_shape, n: int, seed: int, dtype) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch1(input_shape), generator=gen, dtype=torch.float64).to(dtype) for _ in range(n)]
+
+
+@contextlib.contextmanager
+def default_dtype(dtype):
+    """New modules and floating tensors default to `dtype` inside."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
+
+def float64_mode():
+    """Passes build their replacement modules in float64 inside this context."""
+    return default_dtype(torch.float64)
+
+
+def as_float64(model: nn.Module) -> nn.Module:
+    """A float64 eval-mode deep copy of `model` (the original is untouched)."""
+    return copy.deepcopy(model).double().eval()
+
+
+def _rel_diff(ya: torch.Tensor, yb: torch.Tensor) -> float:
+    if ya.shape != yb.shape:
+        raise RewriteNotExact(f"rewritten model output shape {tuple(yb.shape)} != original {tuple(ya.shape)}")
+    if not torch.isfinite(yb).all():
+        raise RewriteNotExact("rewritten model produced non-finite outputs; re-run with --no-rewrite and report it")
+    scale = float(ya.abs().max())
+    diff = float((ya.double() - yb.double()).abs().max())
+    return diff / scale if scale > 0 else diff
 
 
 @torch.no_grad()
-def check_equivalent(a: nn.Module, b: nn.Module, input_shape, n: int = 4, tol: float = 1e-5,
-                     seed: int = 0) -> float:
-    """Max |a(x) - b(x)| / max |a(x)| over `n` random N(0,1) batch-1 inputs; raises past `tol`."""
-    gen = torch.Generator().manual_seed(seed)
-    shape = _batch1(input_shape)
+def max_rel_diff(a: nn.Module, b: nn.Module, input_shape, n: int = 4, seed: int = 0,
+                 dtype=torch.float32) -> float:
+    """Max |a(x) - b(x)| / max |a(x)| over `n` random N(0,1) batch-1 inputs of `dtype` (models as they are)."""
     worst = 0.0
-    for _ in range(n):
-        x = torch.randn(shape, generator=gen)
-        ya, yb = a(x.clone()), b(x.clone())
-        if ya.shape != yb.shape:
-            raise EdgekitError(f"rewritten model output shape {tuple(yb.shape)} != original {tuple(ya.shape)}")
-        scale = float(ya.abs().max())
-        diff = float((ya - yb).abs().max())
-        if not torch.isfinite(yb).all():
-            raise EdgekitError("rewritten model produced non-finite outputs; re-run with --no-rewrite and report it")
-        worst = max(worst, diff / scale if scale > 0 else diff)
-    if worst > tol:
-        noise = float32_noise(a, shape, n, seed)
-        if worst > 2 * noise:
-            raise EdgekitError(f"rewritten model differs from the original by {worst:.3g} x output scale "
-                               f"(tolerance {max(tol, 2 * noise):.3g}); export with --no-rewrite and report the model")
+    for x in _inputs(input_shape, n, seed, dtype):
+        worst = max(worst, _rel_diff(a(x.clone()), b(x.clone())))
     return worst
 
 
 @torch.no_grad()
-def float32_noise(model: nn.Module, input_shape, n: int = 4, seed: int = 0) -> float:
-    """Max |model_fp32(x) − model_fp64(x)| / max |model_fp64(x)| on the same inputs as check_equivalent."""
-    import copy
+def check_exact(reference: nn.Module, rewritten: nn.Module, input_shape, n: int = 2, seed: int = 0,
+                tol: float = EXACT_TOL, what: str = "rewritten model") -> float:
+    """Float64 proof: max relative difference of float64 copies of both; raises RewriteNotExact past `tol`.
 
-    gen = torch.Generator().manual_seed(seed)
-    shape = _batch1(input_shape)
-    m64 = copy.deepcopy(model).double()
+    Modules already in float64 are used as they are (no copy)."""
+    def f64(m):
+        p = next(iter(m.parameters()), None)
+        return m if p is not None and p.dtype == torch.float64 else as_float64(m)
+
+    try:
+        a, b = f64(reference), f64(rewritten)
+        worst = max_rel_diff(a, b, input_shape, n=n, seed=seed, dtype=torch.float64)
+    except RewriteNotExact:
+        raise
+    except RuntimeError as exc:  # a module that does not run in float64 (hard-coded float32 tensors, ...)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgekitError(f"cannot prove the rewrite exact: the model does not run in float64 ({first}); "
+                           "export with --no-verify to skip the proof") from None
+    if worst > tol:
+        raise RewriteNotExact(f"{what} differs from the original by {worst:.3g} x output scale in float64 "
+                              f"(exactness bound {tol:.0e}): the rewrite is wrong; export with --no-rewrite "
+                              "and report the model")
+    return worst
+
+
+def check_equivalent(a: nn.Module, b: nn.Module, input_shape, n: int = 4, tol: float = EXACT_TOL,
+                     seed: int = 0) -> float:
+    """Prove `b` exact against `a` in float64 (raises past `tol`), then return their float32 difference.
+
+    `a` and `b` are not modified (float64 copies are made for the proof)."""
+    check_exact(a, b, input_shape, n=min(n, 2), seed=seed, tol=tol)
+    return max_rel_diff(copy.deepcopy(a).float(), copy.deepcopy(b).float(), input_shape, n=n, seed=seed)
+
+
+@torch.no_grad()
+def float32_noise(model: nn.Module, input_shape, n: int = 4, seed: int = 0) -> float:
+    """Max |model_fp32(x) − model_fp64(x)| / max |model_fp64(x)|: the model's own float32 rounding."""
+    m64 = as_float64(model)
     worst = 0.0
-    for _ in range(n):
-        x = torch.randn(shape, generator=gen)
-        y32, y64 = model(x.clone()).double(), m64(x.double())
-        scale = float(y64.abs().max())
-        worst = max(worst, float((y32 - y64).abs().max()) / scale if scale > 0 else 0.0)
+    for x in _inputs(input_shape, n, seed, torch.float32):
+        worst = max(worst, _rel_diff(m64(x.double()), model(x.clone())))
     return worst
 
 
@@ -111,7 +175,8 @@ def op_census(model: nn.Module, input_shape) -> OpCensus:
     model.eval()
     static = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     rec = _Recorder(static)
-    x = torch.zeros(_batch1(input_shape))
+    p = next(iter(model.parameters()), None)
+    x = torch.zeros(batch1(input_shape), dtype=p.dtype if p is not None else torch.float32)
     try:
         with rec:
             model(x)

@@ -29,3 +29,18 @@ def micronet(variant: str) -> nn.Module:
     from edgekit.models.registry import create_model
 
     return condition(create_model(f"micronet-{variant}"))
+
+
+def apply_exact(model: nn.Module, ctx, *passes):
+    """A float64 copy of `model` rewritten by `passes` as the pipeline runs them (folded weights
+    exact, so `check_equivalent` proves the pass itself), and each pass's changed count.
+    The pipeline rounds this model to float32 once, at the end (`.float()`)."""
+    from edgekit.rewrite.base import RewriteContext
+    from edgekit.rewrite.verify import as_float64, float64_mode
+
+    if not isinstance(ctx, RewriteContext):
+        ctx = RewriteContext(tuple(ctx))
+    with torch.no_grad(), float64_mode():
+        work = as_float64(model)
+        counts = [int(p.apply(work, ctx)) for p in passes]
+    return work.eval(), counts

@@ -8,7 +8,7 @@ from edgekit.rewrite.base import RewriteContext
 from edgekit.rewrite.densify_grouped_pointwise import DensifyGroupedPointwise, densify
 from edgekit.rewrite.pipeline import default_passes, rewrite_for_export
 from edgekit.rewrite.verify import check_equivalent
-from rewrite_util import condition, micronet
+from rewrite_util import apply_exact, condition, micronet
 
 SHAPE = (16, 9, 11)
 
@@ -24,8 +24,8 @@ def _net():
 
 def test_block_diagonal_dense_conv_is_exact_and_costs_groups_times_the_madds():
     m = _net()
-    m2 = copy.deepcopy(m)
-    assert DensifyGroupedPointwise().apply(m2, RewriteContext(SHAPE)) == 2
+    m2, (n,) = apply_exact(m, SHAPE, DensifyGroupedPointwise())
+    assert n == 2
     assert m2[0].groups == 1 and m2[4].groups == 1 and m2[3].groups == 24 and m2[5].groups == 2
     assert check_equivalent(m, m2, SHAPE) < 1e-5
     # zeros exactly off the diagonal blocks, the original weights on them
@@ -39,11 +39,11 @@ def test_block_diagonal_dense_conv_is_exact_and_costs_groups_times_the_madds():
 
 def test_threshold_selects_the_small_convs_and_any_kernel_option():
     m = _net()
-    m2 = copy.deepcopy(m)
-    assert DensifyGroupedPointwise(max_dense_madds_per_pixel=384).apply(m2, RewriteContext(SHAPE)) == 1
+    m2, (n,) = apply_exact(m, SHAPE, DensifyGroupedPointwise(max_dense_madds_per_pixel=384))
+    assert n == 1
     assert m2[0].groups == 1 and m2[4].groups == 3
-    m3 = copy.deepcopy(m)
-    assert DensifyGroupedPointwise(max_dense_madds_per_pixel=48 * 32 * 9, pointwise_only=False).apply(m3, RewriteContext(SHAPE)) == 3
+    m3, (n,) = apply_exact(m, SHAPE, DensifyGroupedPointwise(max_dense_madds_per_pixel=48 * 32 * 9, pointwise_only=False))
+    assert n == 3
     assert m3[5].groups == 1 and m3[3].groups == 24
     assert check_equivalent(m, m3, SHAPE) < 1e-5
     assert DensifyGroupedPointwise(max_dense_madds_per_pixel=100).apply(copy.deepcopy(m), RewriteContext(SHAPE)) == 0

@@ -1,6 +1,5 @@
 """The static DY-Conv forms (stacked, input_mix, and the K-branch one): exact, static, counted."""
 
-import copy
 
 import pytest
 import torch
@@ -9,6 +8,7 @@ from edgekit.analysis.flops import count_madds
 from edgekit.models.dyconv import DynamicConv2d
 from edgekit.rewrite.dyconv_forms import FORMS, DynamicConvToStaticForms, layer_kind
 from edgekit.rewrite.verify import check_equivalent, op_census
+from rewrite_util import apply_exact
 
 K = 4
 # cin, cout, kernel, stride, padding, dilation, groups, bias
@@ -46,8 +46,8 @@ def test_every_form_is_exact_static_and_counted(form, case):
     cin, cout, k, s, p, d, g, bias = cfg
     m = dyconv(cfg)
     shape = (cin, *SHAPE_HW)
-    seq = torch.nn.Sequential(copy.deepcopy(m))
-    assert DynamicConvToStaticForms(forms=(form,)).apply(seq, _ctx(shape)) == 1
+    seq, (n,) = apply_exact(torch.nn.Sequential(m), _ctx(shape), DynamicConvToStaticForms(forms=(form,)))
+    assert n == 1
     assert isinstance(seq[0], FORMS[form])
     assert check_equivalent(m, seq, shape, n=6) < 1e-5
     census = op_census(seq, shape)

@@ -1,12 +1,11 @@
-import copy
 
 import pytest
 import torch
 
 from edgekit.models.dyconv import DynamicConv2d
-from edgekit.rewrite.base import RewriteContext
 from edgekit.rewrite.dyconv_static import DynamicConvToBranches
 from edgekit.rewrite.verify import check_equivalent, op_census
+from rewrite_util import apply_exact
 from edgekit.analysis.flops import count_madds
 
 
@@ -18,8 +17,8 @@ def test_k_branch_form_equivalent_with_static_weights(cin, cout, k, s, g, bias):
         for p in m.attention.parameters():
             p.normal_(0, 0.5)
     shape = (cin, 10, 9)
-    seq = torch.nn.Sequential(copy.deepcopy(m))
-    assert DynamicConvToBranches().apply(seq, RewriteContext(shape)) == 1
+    seq, (n,) = apply_exact(torch.nn.Sequential(m), shape, DynamicConvToBranches())
+    assert n == 1
     assert check_equivalent(m, seq, shape) < 1e-5
     census = op_census(seq, shape)
     assert census.dynamic_conv_weights == 0 and census.ops["convolution"] == 4 + 2  # K branches + attention

@@ -1,14 +1,12 @@
-import copy
 
 import pytest
 import torch
 from torch import nn
 
 from edgekit.models.dyrelu import DYReLU
-from edgekit.rewrite.base import RewriteContext
 from edgekit.rewrite.dyrelu_static import DYReLUToStatic
 from edgekit.rewrite.verify import check_equivalent, op_census
-from rewrite_util import condition
+from rewrite_util import apply_exact, condition
 
 
 @pytest.mark.parametrize("variant", ["A", "B", "C"])
@@ -22,8 +20,8 @@ def test_static_dyrelu_equivalent_4d(variant):
     condition(m)
     shape = (3, 11, 13)
     assert op_census(m, shape).max_rank == 5 or variant == "B"  # stock: 5-D broadcasts (B permutes)
-    m2 = copy.deepcopy(m)
-    assert DYReLUToStatic().apply(m2, RewriteContext(shape)) == 1
+    m2, (n,) = apply_exact(m, shape, DYReLUToStatic())
+    assert n == 1
     assert check_equivalent(m, m2, shape) < 1e-5
     census = op_census(m2, shape)
     assert census.max_rank == 4 and census.gathers == 0

@@ -5,15 +5,13 @@ from edgekit.models.layers import ChannelShuffle
 from edgekit.rewrite.base import RewriteContext
 from edgekit.rewrite.fold_batchnorm import FoldBatchNorm
 from edgekit.rewrite.verify import check_equivalent, op_census
-from rewrite_util import condition
-import copy
+from rewrite_util import apply_exact, condition
 
 CTX = RewriteContext((4, 12, 12))
 
 
 def _fold(m, shape=(4, 12, 12)):
-    m2 = copy.deepcopy(m)
-    n = FoldBatchNorm().apply(m2, RewriteContext(shape))
+    m2, (n,) = apply_exact(m, shape, FoldBatchNorm())
     return m2, n, check_equivalent(m, m2, shape)
 
 

@@ -1,21 +1,17 @@
-import copy
 
-import torch
 from torch import nn
 
 from edgekit.models.layers import ChannelShuffle
-from edgekit.rewrite.base import RewriteContext
 from edgekit.rewrite.fold_channel_shuffles import FoldChannelShuffles
 from edgekit.rewrite.permute_channels import PermuteChannels
 from edgekit.rewrite.shift_max_static import ShiftMaxToStatic
 from edgekit.rewrite.verify import check_equivalent, op_census
-from rewrite_util import condition
+from rewrite_util import apply_exact, condition
 
 
 def _fold(m, shape):
-    m2 = copy.deepcopy(m)
     p = FoldChannelShuffles()
-    n = p.apply(m2, RewriteContext(shape))
+    m2, (n,) = apply_exact(m, shape, p)
     return m2, n, p, check_equivalent(m, m2, shape)
 
 
@@ -52,8 +48,7 @@ def test_micronet_m0_keeps_shift_max_rolls_and_drops_all_shuffles():
     from rewrite_util import micronet
 
     m = micronet("m0")
-    m1 = copy.deepcopy(m)
-    ShiftMaxToStatic().apply(m1, RewriteContext((3, 64, 64)))
+    m1, _ = apply_exact(m, (3, 64, 64), ShiftMaxToStatic())
     m2, n, p, diff = _fold(m1, (3, 64, 64))
     assert n == 24 and diff < 1e-5
     assert not any(isinstance(x, ChannelShuffle) for x in m2.modules())

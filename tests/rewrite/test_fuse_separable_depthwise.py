@@ -1,14 +1,11 @@
-import copy
 
 import pytest
-import torch
 from torch import nn
 
-from edgekit.rewrite.base import RewriteContext
 from edgekit.rewrite.fold_batchnorm import FoldBatchNorm
 from edgekit.rewrite.fuse_separable_depthwise import FuseSeparableDepthwise, SeparableFusedConv
 from edgekit.rewrite.verify import check_equivalent, op_census
-from rewrite_util import condition
+from rewrite_util import apply_exact, condition
 
 
 def _pair(cin, mid, cout, k, s, g1):
@@ -25,9 +22,8 @@ def _pair(cin, mid, cout, k, s, g1):
 def test_pair_with_batchnorm_between_is_one_conv(cin, mid, cout, k, s, g1, hw):
     m = _pair(cin, mid, cout, k, s, g1)
     shape = (cin, *hw)
-    m2 = copy.deepcopy(m)
-    FoldBatchNorm().apply(m2, RewriteContext(shape))
-    assert FuseSeparableDepthwise().apply(m2, RewriteContext(shape)) == 1
+    m2, (_, n) = apply_exact(m, shape, FoldBatchNorm(), FuseSeparableDepthwise())
+    assert n == 1
     assert check_equivalent(m, m2, shape) < 1e-5
     assert op_census(m2, shape).ops["convolution"] == 1
     fused = m2[0]
@@ -37,9 +33,7 @@ def test_pair_with_batchnorm_between_is_one_conv(cin, mid, cout, k, s, g1, hw):
 
 def test_border_correction_is_needed():
     m = _pair(16, 16, 16, 5, 1, 16)
-    m2 = copy.deepcopy(m)
-    FoldBatchNorm().apply(m2, RewriteContext((16, 9, 9)))
-    FuseSeparableDepthwise().apply(m2, RewriteContext((16, 9, 9)))
+    m2, _ = apply_exact(m, (16, 9, 9), FoldBatchNorm(), FuseSeparableDepthwise())
     m2[0].has_border = False
     with pytest.raises(Exception, match="differs"):
         check_equivalent(m, m2, (16, 9, 9))

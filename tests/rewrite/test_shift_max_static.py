@@ -1,14 +1,12 @@
-import copy
 
 import pytest
 import torch
 from torch import nn
 
 from edgekit.models.micronet import DynamicShiftMax
-from edgekit.rewrite.base import RewriteContext
 from edgekit.rewrite.shift_max_static import ShiftMaxToStatic, StaticShiftMax
 from edgekit.rewrite.verify import check_equivalent, op_census
-from rewrite_util import condition
+from rewrite_util import apply_exact, condition
 
 
 def _dsm(c, g, k, init_a=(1.0, 0.0), init_b=(0.0, 0.0)):
@@ -18,8 +16,8 @@ def _dsm(c, g, k, init_a=(1.0, 0.0), init_b=(0.0, 0.0)):
 @pytest.mark.parametrize("c,g,k", [(16, 4, 2), (32, 8, 1), (24, 12, 2), (12, 2, 1), (64, 16, 2)])
 def test_equivalent_without_gather_and_two_rolls(c, g, k):
     m = _dsm(c, g, k, init_a=(1.0, 0.5), init_b=(0.0, 0.5))
-    m2 = copy.deepcopy(m)
-    assert ShiftMaxToStatic().apply(m2, RewriteContext((c, 7, 9))) == 1
+    m2, (n,) = apply_exact(m, (c, 7, 9), ShiftMaxToStatic())
+    assert n == 1
     assert check_equivalent(m, m2, (c, 7, 9)) < 1e-5
     census = op_census(m2, (c, 7, 9))
     assert census.gathers == 0 and census.max_rank == 4
