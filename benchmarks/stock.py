@@ -140,19 +140,32 @@ def stock_int8(runtime: str, model, size: int, calib: np.ndarray, tmp: Path, nam
     return out
 
 
+def round_times(calls: dict, rounds: int, block: int) -> dict[str, list[float]]:
+    """ms per run of each zero-argument callable, one value per round: blocks of `block` runs
+    interleaved over `rounds` rounds, the order flipped every round so drift and load hit every
+    callable alike. Round i of two callables is a pair timed seconds apart: `pair_ratio` uses that."""
+    for call in calls.values():  # warm up
+        for _ in range(block):
+            call()
+    times = {k: [] for k in calls}
+    for i in range(rounds):
+        order = list(calls) if i % 2 == 0 else list(reversed(calls))
+        for k in order:
+            call = calls[k]
+            t0 = time.perf_counter()
+            for _ in range(block):
+                call()
+            times[k].append((time.perf_counter() - t0) / block * 1e3)
+    return times
+
+
+def pair_ratio(times: dict[str, list[float]], a: str, b: str) -> float:
+    """Median over rounds of a's time / b's time in the same round (round_times)."""
+    return statistics.median(x / y for x, y in zip(times[a], times[b]))
+
+
 def time_alternating(runners: dict, feeds: dict, rounds: int, block: int) -> dict[str, float]:
     """Median ms per run for each runner (its input in `feeds`), blocks of `block` runs interleaved over
     `rounds` rounds, the order flipped every round so drift and load hit every runner alike."""
-    for k, r in runners.items():  # warm up
-        for _ in range(block):
-            r.run(feeds[k])
-    times = {k: [] for k in runners}
-    for i in range(rounds):
-        order = list(runners) if i % 2 == 0 else list(reversed(runners))
-        for k in order:
-            r, x = runners[k], feeds[k]
-            t0 = time.perf_counter()
-            for _ in range(block):
-                r.run(x)
-            times[k].append((time.perf_counter() - t0) / block * 1e3)
+    times = round_times({k: (lambda r=r, x=feeds[k]: r.run(x)) for k, r in runners.items()}, rounds, block)
     return {k: statistics.median(v) for k, v in times.items()}
