@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.runtimes.device_bench import delegate_partitions  # noqa: F401  (one walk, on devices too)
+from edgekit.runtimes.device_bench import delegate_partitions, dist_version  # one walk, on devices too
 from edgekit.runtimes.litert_runner import make_interpreter
 
 # Ops whose presence inside a graph means layout or indexing work the model itself does not need.
@@ -125,6 +125,9 @@ def census(path, threads: int = 1) -> dict:
         "outputs": tensor_specs(plain, plain.get_output_details()),
         "delegate": {
             "name": "XNNPACK",
+            # what THIS build delegates: tflite-runtime 2.14 leaves int8 grouped CONV_2D and FULLY_CONNECTED on
+            # its default kernels where ai-edge-litert 2.3 takes them (device_bench.litert_delegation on a device)
+            "runtime": f"ai-edge-litert {dist_version('ai-edge-litert')}",
             "partitions": len(delegate_nodes),
             "delegated_ops": len(delegated),
             "default_kernel_ops": len(left),

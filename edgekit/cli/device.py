@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from edgekit.cli.common import JsonOpt, err_console, print_json
+from edgekit.cli.common import JsonOpt, print_json
 
 EXAMPLES = """Examples:
 
@@ -16,8 +16,7 @@ EXAMPLES = """Examples:
 
   edgekit device show --json
 
-  EDGEKIT_SSH_PYTHON=~/.cache/edgekit/aarch64/bin/python-litert \\
-      edgekit bench out/micronet-m0.tflite --ssh $USER@127.0.0.1 --parity
+  edgekit device serve          # an sshd on 127.0.0.1: prints the `edgekit bench --ssh ... --parity` lines
 """
 
 CacheOpt = typer.Option(Path("~/.cache/edgekit/aarch64"), "--cache", help="Where the userland and runtimes live.")
@@ -32,6 +31,8 @@ def setup_cmd(
     runtime: list[str] = typer.Option(None, "--runtime", "-r", help="litert | tflite-runtime | openvino | onnxruntime "
                                       "(repeat; default litert)."),
     mirror: str = typer.Option(None, "--mirror", help="Debian mirror (default: the one apt uses)."),
+    cpu: str = typer.Option("cortex-a72", "--cpu", help="Emulated core: cortex-a72 (Raspberry Pi 4), cortex-a76 "
+                            "(Pi 5), cortex-a53 (Pi 3 / Zero 2 W)."),
     json_out: bool = JsonOpt,
 ):
     """Build (once) a Debian bookworm arm64 userland with Python 3.11 and the aarch64 wheels of each
@@ -40,8 +41,8 @@ def setup_cmd(
     it only adds what is missing."""
     from edgekit.runtimes.remote.emulated import setup_device
 
-    say = None if json_out else (lambda msg: err_console.print(msg, markup=False, highlight=False))
-    device = setup_device(cache, runtimes=tuple(runtime or ("litert",)), mirror=mirror, log=say)
+    say = None if json_out else (lambda msg: typer.echo(msg, err=True))
+    device = setup_device(cache, runtimes=tuple(runtime or ("litert",)), mirror=mirror, log=say, cpu=cpu)
     _show(device, json_out)
 
 
@@ -51,6 +52,29 @@ def show_cmd(cache: Path = CacheOpt, json_out: bool = JsonOpt):
     from edgekit.runtimes.remote.emulated import open_device
 
     _show(open_device(cache), json_out)
+
+
+@device_app.command("serve", epilog=EXAMPLES)
+def serve_cmd(cache: Path = CacheOpt,
+              workdir: Path = typer.Option(Path("~/.cache/edgekit/aarch64-ssh"), "--dir",
+                                           help="Where the server's keys, config and log live.")):
+    """Reach the emulated device like a board: an OpenSSH server on 127.0.0.1 (its own keys, key
+    authentication only, this user only) until Ctrl-C; prints the `edgekit bench --ssh` line per runtime."""
+    from edgekit.runtimes.remote.emulated import open_device
+    from edgekit.runtimes.remote.loopback import start_sshd
+
+    device = open_device(cache)
+    server = start_sshd(workdir.expanduser())
+    try:
+        typer.echo(f"emulated aarch64 device at {server.target} (key {server.key}); Ctrl-C stops it")
+        for name in device.runtimes:
+            typer.echo(f"  EDGEKIT_KNOWN_HOSTS={server.known_hosts} EDGEKIT_SSH_PYTHON={device.python(name)} "
+                       f"edgekit bench FILE --ssh {server.target} --ssh-key {server.key} --parity")
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 def _show(device, json_out: bool) -> None:

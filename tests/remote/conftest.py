@@ -11,25 +11,16 @@ conda) cannot change which python runs. `aarch64_device` is the emulated aarch64
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 SSHD = "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_tiny_onnx(path: Path, channels: int = 4, size: int = 16) -> Path:
@@ -113,62 +104,21 @@ def _ensure_sshd() -> None:
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory) -> Sshd:
+    """edgekit's loopback sshd (edgekit.runtimes.remote.loopback, what `edgekit device serve` runs)."""
+    from edgekit.errors import EdgekitError
+    from edgekit.runtimes.remote.loopback import start_sshd
+
     _ensure_sshd()
     d = tmp_path_factory.mktemp("sshd")
-    for name in ("host_key", "user_key", "wrong_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(d / name)], check=True)
-    (d / "authorized_keys").write_text((d / "user_key.pub").read_text())
-    for name in ("host_key", "user_key", "wrong_key"):
-        os.chmod(d / name, 0o600)
-    if os.geteuid() == 0:
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege-separation directory
-    port = free_port()
-    user = getpass.getuser()
     device_path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
-    config = d / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}",
-        "ListenAddress 127.0.0.1",
-        f"HostKey {d / 'host_key'}",
-        f"PidFile {d / 'sshd.pid'}",
-        f"AuthorizedKeysFile {d / 'authorized_keys'}",
-        "PubkeyAuthentication yes",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PermitRootLogin prohibit-password",
-        "UsePAM no",
-        "StrictModes no",
-        f"AllowUsers {user}",
-        f"SetEnv PATH={device_path}",
-        "LogLevel ERROR",
-    ]) + "\n")
-    check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
-    if check.returncode != 0:
-        pytest.fail(f"sshd rejects the test config: {check.stderr.strip()}")
-    log = open(d / "sshd.log", "w")
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    server = Sshd(port, user, d / "user_key", d / "wrong_key", d / "known_hosts", d)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"sshd exited with {proc.returncode}: {(d / 'sshd.log').read_text()[-500:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("sshd did not start listening within 15 s")
-                time.sleep(0.1)
-        yield server
+        server = start_sshd(d, extra_keys=("wrong_key",), path=device_path)
+    except EdgekitError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield Sshd(server.port, server.user, server.key, d / "wrong_key", server.known_hosts, d)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -141,6 +141,10 @@ def test_setup_is_idempotent_and_refuses_unknown_runtimes(aarch64_device, tmp_pa
 
     again = setup_device(aarch64_device.cache, runtimes=tuple(aarch64_device.runtimes))  # nothing to build
     assert again.runtimes == aarch64_device.runtimes
-    with pytest.raises(EdgekitError, match=r"^unknown runtime 'tflite_runtime' \(did you mean: tflite-runtime\?\)"):
+    wrapper = again.python("litert").read_text()
+    assert "-cpu cortex-a72 " in wrapper and "EDGEKIT_EMULATED=qemu-aarch64-cortex-a72" in wrapper  # a Pi 4 core
+    with pytest.raises(EdgekitError, match=r"^unknown --cpu 'max'"):
+        setup_device(tmp_path, cpu="max")
+    with pytest.raises(EdgekitError, match=r"^unknown runtime 'tflite_runtime' \(did you mean: tflite-runtime, "):
         setup_device(tmp_path, runtimes=("tflite_runtime",))
     assert not any(tmp_path.iterdir())

@@ -44,6 +44,13 @@ PYTHON = "usr/bin/python3.11"
 QEMU = "qemu-aarch64-static"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 ENV_MARK = "EDGEKIT_EMULATED"  # set by the wrappers; device_bench labels timings as emulated
+# The emulated core, as on the boards (qemu -cpu NAME; MIDR part number for the ARM /proc/cpuinfo).
+# Not qemu's default `max` CPU: it advertises SME, and with it ai-edge-litert 2.3's INT8 path returned
+# wrong outputs under qemu 7.2 (digits M0: cosine 0.055 against PyTorch; `max,sme=off`, cortex-a72,
+# cortex-a76 and neoverse-n1 all gave outputs bit-identical to x86). No Raspberry Pi has SME.
+CPUS = {"cortex-a72": ("0xd08", "Raspberry Pi 4"), "cortex-a76": ("0xd0b", "Raspberry Pi 5"),
+        "cortex-a53": ("0xd03", "Raspberry Pi 3 / Zero 2 W")}
+DEFAULT_CPU = "cortex-a72"
 
 # runtime name → (pip requirements for its site, the module device_bench imports, what it is).
 # Versions are what runs under emulation here (see the README's ARM matrix); each is the newest
@@ -145,9 +152,16 @@ def require_qemu() -> str:
 
 # ------------------------------------------------------------------------------------------- set-up
 
-def setup_device(cache=DEFAULT_CACHE, runtimes=("litert",), mirror: str | None = None, log=None) -> Device:
-    """Make (or reuse) the userland and one site per runtime in `cache`; idempotent and atomic."""
+def setup_device(cache=DEFAULT_CACHE, runtimes=("litert",), mirror: str | None = None, log=None,
+                 cpu: str = DEFAULT_CPU) -> Device:
+    """Make (or reuse) the userland and one site per runtime in `cache`; idempotent and atomic.
+    `cpu`: the emulated core (CPUS); the wrappers of every runtime set up here use it."""
     cache = Path(cache).expanduser().resolve()
+    if cpu not in CPUS:
+        from edgekit.errors import did_you_mean
+
+        raise EdgekitError(f"unknown --cpu {cpu!r}{did_you_mean(cpu, CPUS)}; choose from "
+                           + ", ".join(f"{k} ({v[1]})" for k, v in CPUS.items()))
     unknown = [r for r in runtimes if r not in RUNTIMES]
     if unknown:
         from edgekit.errors import did_you_mean
@@ -160,12 +174,13 @@ def setup_device(cache=DEFAULT_CACHE, runtimes=("litert",), mirror: str | None =
     root = cache / "userland"
     if _stamp(root) is None:
         _build_userland(root, mirror or apt_mirror(), say)
-    write_cpuinfo(root)
-    for name in runtimes:
+    write_cpuinfo(root, cpu)
+    names = list(dict.fromkeys([*runtimes, *(n for n in RUNTIMES if _stamp(cache / "sites" / n) is not None)]))
+    for name in names:
         site = cache / "sites" / name
         if _stamp(site) is None:
             _build_site(site, name, say)
-        _write_wrapper(cache, name)
+        _write_wrapper(cache, name, cpu)
     device = open_device(cache)
     for name in runtimes:
         say(f"{name}: {', '.join(f'{k} {v}' for k, v in device.runtimes[name]['packages'].items())}")
@@ -240,7 +255,7 @@ def _build_userland(root: Path, mirror: str, say) -> None:
                         "import platform; print(platform.machine(), platform.python_version(), "
                         "platform.libc_ver()[1])"], "starting the aarch64 python3.11 under qemu",
                        "qemu-aarch64-static must be able to run aarch64 binaries", timeout=120).stdout.split()
-        write_cpuinfo(tmp)
+        write_cpuinfo(tmp, DEFAULT_CPU)
         _commit(tmp, root, {"suite": SUITE, "mirror": mirror, "machine": version[0], "python": version[1],
                             "glibc": version[2] if len(version) > 2 else None, "packages": len(debs)})
     finally:
@@ -254,11 +269,12 @@ def _build_userland(root: Path, mirror: str, say) -> None:
 # use come from the auxiliary vector (HWCAP) qemu provides, not from this file. "Hardware" names the
 # emulation, so device_bench labels timings as emulated even without EDGEKIT_EMULATED.
 CPUINFO_CORE = ("BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\n"
-                "CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n")
+                "CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: {part}\nCPU revision\t: 3\n")
 
 
-def write_cpuinfo(root: Path) -> None:
-    text = "".join(f"processor\t: {i}\n{CPUINFO_CORE}\n" for i in range(os.cpu_count() or 1))
+def write_cpuinfo(root: Path, cpu: str = DEFAULT_CPU) -> None:
+    core = CPUINFO_CORE.format(part=CPUS[cpu][0])
+    text = "".join(f"processor\t: {i}\n{core}\n" for i in range(os.cpu_count() or 1))
     text += "Hardware\t: edgekit emulated aarch64 (qemu-user)\n"
     path = root / "proc" / "cpuinfo"
     if not path.is_file() or path.read_text() != text:
@@ -304,24 +320,24 @@ def _fix_modes(site: Path) -> None:
             p.chmod(0o755)
 
 
-def wrapper_text(cache: Path, name: str) -> str:
+def wrapper_text(cache: Path, name: str, cpu: str = DEFAULT_CPU) -> str:
     root, site = cache / "userland", cache / "sites" / name
     q = lambda p: "'" + str(p).replace("'", "'\\''") + "'"  # noqa: E731  (POSIX single-quoting)
     return ("#!/bin/sh\n"
             f"# edgekit's emulated aarch64 device: Debian {SUITE} python3.11 + {RUNTIMES[name][2]} under qemu-user.\n"
             "# Timings taken through this interpreter are emulated: they say nothing about a device's latency.\n"
-            f"export {ENV_MARK}=qemu-aarch64\n"
+            f"export {ENV_MARK}=qemu-aarch64-{cpu}\n"
             f"export PYTHONPATH={q(site)}\n"
             "export PYTHONNOUSERSITE=1\n"
             "unset PYTHONHOME\n"
-            f"exec {q(shutil.which(QEMU) or QEMU)} -L {q(root)} {q(root / PYTHON)} \"$@\"\n")
+            f"exec {q(shutil.which(QEMU) or QEMU)} -cpu {cpu} -L {q(root)} {q(root / PYTHON)} \"$@\"\n")
 
 
-def _write_wrapper(cache: Path, name: str) -> Path:
+def _write_wrapper(cache: Path, name: str, cpu: str = DEFAULT_CPU) -> Path:
     from edgekit.fileio import write_text_atomic
 
     path = cache / "bin" / f"python-{name}"
-    text = wrapper_text(cache, name)
+    text = wrapper_text(cache, name, cpu)
     if not path.is_file() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, text, force=True)

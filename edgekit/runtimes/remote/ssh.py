@@ -370,6 +370,13 @@ def device_notes(results: list[dict]) -> list[str]:
         if r.get("emulated") and "emulated" not in seen:
             seen.add("emulated")
             lines.append(f"EMULATED ({r['emulated']}): {r.get('latency_note') or 'times are not latencies'}")
+        dele = r.get("delegation")
+        if dele and ("delegation", r.get("file")) not in seen:
+            seen.add(("delegation", r.get("file")))
+            left = ", ".join(f"{k} {v}" for k, v in dele["default_kernel_by_type"].items()) or "none"
+            lines.append(f"{r.get('name') or r.get('file')} on {r['runtime']} {r.get('runtime_version')}: "
+                         f"{dele['delegate']} {dele['partitions']} partition(s), {dele['delegated_ops']} ops delegated, "
+                         f"{dele['default_kernel_ops']} on default kernels ({left})")
         par = r.get("parity")
         if par and r.get("file") not in seen:
             seen.add(r.get("file"))
