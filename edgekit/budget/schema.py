@@ -162,19 +162,25 @@ def _check_type(where: _Where, table: str, key: str, value, spec) -> None:
         raise where.error(f"[{table}] {key} = {value!r}: expected {desc}", table, key)
 
 
-def load_budget(path) -> Budget:
-    """Parse and validate a budget file; EdgekitError (exit 2, one line) on any problem."""
-    path = Path(path)
+def read_toml(path: Path, what: str, command: str) -> tuple[dict, _Where]:
+    """(the parsed TOML file, its line finder for messages); one-line EdgekitError when the file is
+    missing or not TOML. `what` names the file ("budget"), `command` the command needing tomllib."""
     if tomllib is None:
-        raise EdgekitError("edgekit check needs Python >= 3.11 (tomllib)")
+        raise EdgekitError(f"edgekit {command} needs Python >= 3.11 (tomllib)")
     if not path.is_file():
-        raise EdgekitError(f"budget file not found: {path}")
+        raise EdgekitError(f"{what} file not found: {path}")
     text = path.read_text()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise EdgekitError(f"{path}: not valid TOML: {exc}") from None
-    where = _Where(path, text)
+    return data, _Where(path, text)
+
+
+def load_budget(path) -> Budget:
+    """Parse and validate a budget file; EdgekitError (exit 2, one line) on any problem."""
+    path = Path(path)
+    data, where = read_toml(path, "budget", "check")
     base = path.parent
 
     for key in data:

@@ -57,7 +57,8 @@ def select_cmd(
             typer.echo("nothing fits the budget")
         else:
             typer.echo(f"best: {describe(sel.best)}")
-            typer.echo(f"  file: {(sel.best.get('export') or {}).get('dir', '?')}/{(sel.best.get('export') or {}).get('file', '?')}")
+            export = sel.best.get("export") or {}
+            typer.echo(f"  file: {export.get('dir', '?')}/{export.get('file', '?')}")
             for r in sel.runners_up:
                 typer.echo(f"runner-up: {describe(r)}")
         for r, why in sel.out:

@@ -17,8 +17,11 @@ Ray is imported only here, so the local engine does not need it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -118,14 +121,49 @@ def run_ray(address: str, sweep, store, cache_root, progress=None) -> Summary:
     recorder = Recorder(store, summary, progress)
     if not groups:
         return summary
+    _check_reachable(address)
+    with _stdout_to_stderr():  # Ray's own notices ("Task ... will be retried") keep off --json output
+        try:
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise EdgekitError(f"cannot connect to the Ray cluster at {address}: "
+                               f"{str(exc).splitlines()[0][:200]}") from None
+        try:
+            return _drive(ray, groups, keys, sweep, recorder, ExportCache(cache_root))
+        finally:
+            ray.shutdown()
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    sys.stdout.flush()
     try:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise EdgekitError(f"cannot connect to the Ray cluster at {address}: {str(exc).splitlines()[0][:200]}") from None
+        saved = os.dup(1)
+    except OSError:
+        yield
+        return
+    os.dup2(2, 1)
     try:
-        return _drive(ray, groups, keys, sweep, recorder, ExportCache(cache_root))
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
     finally:
-        ray.shutdown()
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail in one line when host:port does not answer (ray.init would retry for minutes)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "ray://...": Ray resolves these itself
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise EdgekitError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} "
+                           f"(start it with `ray start --head --port {port}`)") from None
 
 
 def _drive(ray, groups, keys, sweep, recorder: Recorder, cache: ExportCache) -> Summary:

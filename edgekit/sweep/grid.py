@@ -44,17 +44,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.budget.schema import _Where
-from edgekit.errors import EdgekitError, did_you_mean
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    tomllib = None
+from edgekit.budget.schema import _Where, read_toml
+from edgekit.errors import did_you_mean
 
 TARGETS = ("onnx", "tflite", "openvino")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -231,16 +225,7 @@ def _source(base: Path, source: str) -> str:
 def load_sweep(path) -> Sweep:
     """Parse and validate a sweep file; EdgekitError (one line naming file, line and key) on a problem."""
     path = Path(path)
-    if tomllib is None:
-        raise EdgekitError("edgekit sweep needs Python >= 3.11 (tomllib)")
-    if not path.is_file():
-        raise EdgekitError(f"sweep file not found: {path}")
-    text = path.read_text()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise EdgekitError(f"{path}: not valid TOML: {exc}") from None
-    where = _Where(path, text)
+    data, where = read_toml(path, "sweep", "sweep")
     base = path.parent.resolve()
     known = (*SCHEMA, "models", "devices")
     for key, value in data.items():
