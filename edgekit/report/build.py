@@ -141,8 +141,9 @@ def _thread_scaling(bench: list[dict], out: Path, files: list[str]) -> list[str]
     return md
 
 
-def build_report(results: Results, out_dir, force: bool = False) -> list[str]:
-    """Build the report into `out_dir` atomically; refuses to replace it without `force`."""
+def build_report(results, out_dir, force: bool = False, writer=None) -> list[str]:
+    """Build the report into `out_dir` atomically; refuses to replace it without `force`.
+    `writer(results, dir)` writes the files (default `write_report_files`; the sweep report has its own)."""
     out = Path(out_dir)
     if out.exists() and not force:
         raise EdgekitError(f"{out} exists; pass --force to replace it")
@@ -152,7 +153,7 @@ def build_report(results: Results, out_dir, force: bool = False) -> list[str]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.edgekit-", dir=out.parent))
     old = None
     try:
-        files = write_report_files(results, tmp)
+        files = (writer or write_report_files)(results, tmp)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
