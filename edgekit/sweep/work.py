@@ -131,8 +131,8 @@ def published_top1(spec, info: dict) -> dict | None:
         return None
     if spec.input_size != size:
         return None
-    return {"top1": card["published_top1"], "source": f"published (model card, {size} px, reference weights; "
-                                                     f"not measured on this file)"}
+    return {"top1": card["published_top1"], "source": f"published (model card, {size} px): the paper's figure for "
+                                                     f"its trained weights, not measured on this export (random weights)"}
 
 
 def bench_work(device, file: str, threads: int, runs: int, warmup: int, seconds: float | None) -> dict:

@@ -55,11 +55,11 @@ def sweep_data(tmp_path_factory):
 
 
 def write_sweep(path: Path, data: dict, *, models, sizes=(32,), targets=("onnx",), precisions=("fp32",),
-                devices=None, runs=10, eval_data=True, extra="") -> Path:
+                threads=(1,), devices=None, runs=10, eval_data=True, extra="") -> Path:
     """A sweep file; `models` are names of nets.py factories (trained weights) or zoo names."""
     q = json.dumps
     lines = ["[grid]", f"models = {q(list(models))}", f"input_sizes = {q(list(sizes))}",
-             f"targets = {q(list(targets))}", f"precisions = {q(list(precisions))}", ""]
+             f"targets = {q(list(targets))}", f"precisions = {q(list(precisions))}", f"threads = {q(list(threads))}", ""]
     for m in models:
         if m in ("narrow", "wide", "broken"):
             lines += [f"[models.{m}]", f"source = {q(str(data['nets']) + ':' + m)}"]
