@@ -29,7 +29,7 @@ def report_cmd(
                                          help="JSON written by edgekit bench / profile / check --json, "
                                               "or one `edgekit sweep` results directory."),
     output: Path = typer.Option(None, "--output", "-o", help="Directory to write index.md and the PNGs into "
-                                "[default for a sweep: DIR/report]."),
+                                "(default for a sweep: DIR/report)."),
     force: bool = typer.Option(False, "--force", help="Replace DIR if it exists."),
     json_out: bool = JsonOpt,
 ):

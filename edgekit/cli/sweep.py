@@ -28,13 +28,13 @@ Exit codes: 0 every cell ran, 1 some cells failed (listed at the end), 2 the swe
 def sweep_cmd(
     sweep_file: Path = typer.Argument(..., metavar="SWEEP.toml", help="The grid (see examples/sweep_pi.toml)."),
     output: Path = typer.Option(..., "--output", "-o", help="Results directory (results.jsonl + exports/)."),
-    jobs: int = typer.Option(None, "--jobs", "-j", help="Export processes [default: the usable cores]."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help="Export processes (default: the usable cores)."),
     ray: str = typer.Option(None, "--ray", metavar="ADDRESS", help="Run on a Ray cluster (host:port, or auto)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (cells, exports, device time) and stop."),
     json_out: bool = JsonOpt,
 ):
     """Export every model × size × target × precision once (cached by model, weights and options),
-    time it on every device × thread count, evaluate it when [eval] data is given, and append one
+    time it on every device × thread count, evaluate it when the sweep file gives eval data, and append one
     record per cell to DIR/results.jsonl. Interrupted or crashed runs resume where they stopped."""
     from edgekit.errors import EdgekitError
     from edgekit.sweep.grid import load_sweep
