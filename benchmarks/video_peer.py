@@ -26,6 +26,7 @@ from stock import model_and_weights, quiet, stock_onnx, stock_tflite, time_alter
 
 RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}
 RUNTIMES = ("onnxruntime", "litert", "openvino")
+NOTES: list[str] = []
 
 
 def delegation(path: Path) -> str:
@@ -43,7 +44,14 @@ def files_for(name: str, size: int, tmp: Path) -> tuple[dict, dict, dict]:
 
     model, weights = model_and_weights(name, size, tmp)
     example = torch.zeros((1, *model.card.input_size))
-    onnx = stock_onnx(model, size, tmp / f"{name}-stock.onnx", example=example)
+    try:
+        onnx = stock_onnx(model, size, tmp / f"{name}-stock.onnx", example=example)
+    except Exception as exc:  # torch's default (dynamo) exporter fails on some 3-D ops: say so, use TorchScript's
+        NOTES.append(f"{name}: stock torch.onnx.export fails ({type(exc).__name__}: "
+                     f"{str(exc).strip().splitlines()[0][:160]}); its stock ONNX is torch.onnx.export(dynamo=False)")
+        onnx = tmp / f"{name}-stock.onnx"
+        with quiet(), torch.no_grad():
+            torch.onnx.export(model, (example,), str(onnx), dynamo=False)
     stock = {"onnxruntime": onnx, "litert": stock_tflite(model, size, tmp / f"{name}-stock.tflite", example=example),
              "openvino": onnx}
     exports = []
@@ -110,7 +118,8 @@ def main(argv=None) -> int:
         for name in args.models.split(","):
             rows += run_model(name.strip(), args.size, threads, args.rounds, args.block, Path(tmp))
     text = (f"# Video zoo: edgekit vs stock, every runtime ({args.rounds} rounds × {args.block} runs, "
-            "medians, all six files of a model interleaved in one process per thread count)\n\n" + table(rows))
+            "medians, all six files of a model interleaved in one process per thread count)\n\n" + table(rows)
+            + "".join(f"\n- {n}" for n in NOTES))
     print(text)
     if args.out:
         args.out.write_text(text)

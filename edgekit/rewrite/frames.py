@@ -19,7 +19,9 @@ from torch import nn
 
 
 def to_frames(x: torch.Tensor) -> torch.Tensor:
-    """(1, C, T, H, W) → (T, C, H, W)."""
+    """(1, C, T, H, W) → (T, C, H, W). One clip: temporal taps must never reach into another clip."""
+    if x.shape[0] != 1:
+        raise ValueError(f"a model rewritten to the frames layout runs one clip at a time; got a batch of {x.shape[0]}")
     return x[0].transpose(0, 1)
 
 

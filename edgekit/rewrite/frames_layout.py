@@ -107,9 +107,17 @@ class KeepFramesLayout:
         return keep_frames_layout(model)
 
 
+# Targets that run Conv3D and 3-D pools natively and faster than the frames form: OpenVINO's CPU plugin
+# (benchmarks/results/video_peer.md: its frames form took 1.28x / 1.11x its Conv3D graph for
+# c3d-small / tan-small at 1 thread, 1.33x / 1.38x at 2).
+KEEPS_CONV3D = ("openvino",)
+
+
 def video_passes(target: str) -> list:
     """The video passes in pipeline order (after fold_batchnorm, which folds Conv3d + BatchNorm3d);
-    each is a no-op on a model without Conv3D / 3-D pools."""
+    each is a no-op on a model without Conv3D / 3-D pools. None for targets in KEEPS_CONV3D."""
+    if target in KEEPS_CONV3D:
+        return []
     from edgekit.rewrite.conv3d_frames import Conv3dToFrames
     from edgekit.rewrite.pool3d_frames import Pool3dToFrames
 

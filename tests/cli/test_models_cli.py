@@ -25,7 +25,8 @@ def test_models_json_lists_the_zoo_with_exact_counts():
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert set(rows) == {"micronet-m0", "micronet-m1", "micronet-m2", "micronet-m3", "mobilenetv2-dyrelu",
                          "mobilenetv3-small-035", "mobilenetv3-small-050", "mobilenetv3-small-075",
-                         "mobilenetv3-small-100", "mobilenetv3-small-dyconv", "resnet18-dyconv"}
+                         "mobilenetv3-small-100", "mobilenetv3-small-dyconv", "resnet18-dyconv",
+                         "c3d-small", "tan-small", "s3d-small"}
     m0 = rows["micronet-m0"]
     assert (m0["params"], m0["conv_madds"], m0["dynamic_madds"], m0["madds_target"]) == (1_019_590, 3_448_880,
                                                                                          605_248, 4_000_000)
@@ -33,6 +34,8 @@ def test_models_json_lists_the_zoo_with_exact_counts():
     v3 = rows["mobilenetv3-small-100"]
     assert (v3["params"], v3["conv_madds"], v3["madds_target"]) == (2_542_856, 56_510_400, 66_000_000)
     assert rows["resnet18-dyconv"]["dynamic_madds"] == 43_941_888
+    c3d = rows["c3d-small"]
+    assert (c3d["conv_madds"], c3d["madds_target"], c3d["input"]) == (650_287_424, 650_287_424, [3, 8, 112, 112])
 
 
 def test_flops_json_micronet_m0():

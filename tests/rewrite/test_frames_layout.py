@@ -57,3 +57,10 @@ def test_untraceable_model_keeps_per_op_conversions():
     work = rewritten(model)
     assert KeepFramesLayout().apply(work, RewriteContext(CLIP)) == 0
     assert check_exact(model, work, CLIP) < 1e-12
+
+
+def test_rewired_model_refuses_a_batch_of_clips():
+    work = rewritten(create_model("c3d-small").eval())
+    KeepFramesLayout().apply(work, RewriteContext(CLIP))
+    with pytest.raises(ValueError, match="one clip at a time"):
+        work(torch.zeros(2, *CLIP, dtype=torch.float64))
