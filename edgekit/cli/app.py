@@ -78,7 +78,9 @@ def _quiet_libraries():
     if os.environ.get("EDGEKIT_DEBUG"):
         yield
         return
-    for var, value in (("TF_CPP_MIN_LOG_LEVEL", "2"), ("GLOG_minloglevel", "2")):
+    # TORCH_LOGS=-all: torch (re)configures its own loggers when it is imported, later than this, so
+    # only its environment variable keeps torch.utils._pytree's deprecation warnings quiet.
+    for var, value in (("TF_CPP_MIN_LOG_LEVEL", "2"), ("GLOG_minloglevel", "2"), ("TORCH_LOGS", "-all")):
         os.environ.setdefault(var, value)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -115,11 +117,39 @@ def _quiet_libraries():
         log.close()
 
 
+def _click_exceptions():
+    try:  # typer >= 0.26 carries its own copy of click
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
+def _usage_line(exc) -> str:
+    """A click usage error as one line: 'error: edgekit export: --input-size: ... (see edgekit export --help)'."""
+    path = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "edgekit"
+    message = " ".join(exc.format_message().split())
+    return f"error: {path}: {message} (see {path} --help)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one line on stderr and exit code 2."""
+    click_exc = _click_exceptions()
     try:
         with _quiet_libraries():
-            app(args=argv, prog_name="edgekit")
+            rc = app(args=argv, prog_name="edgekit", standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
+    except click_exc.NoArgsIsHelpError as exc:  # `edgekit` or `edgekit export` alone: the help
+        typer.echo(exc.ctx.get_help())
+        sys.exit(2)
+    except click_exc.ClickException as exc:  # bad option value, unknown option/command, missing argument
+        typer.echo(_usage_line(exc) if isinstance(exc, click_exc.UsageError) else f"error: {exc.format_message()}",
+                   err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
     except EdgekitError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

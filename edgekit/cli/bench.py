@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from edgekit.cli.common import JsonOpt, console, err_console, human, print_json, show_progress
+from edgekit.cli.common import (MAX_RUNS, MAX_SECONDS, JsonOpt, console, err_console, human, print_json,
+                                show_progress)
 
 EXAMPLES = """Examples:
 
@@ -34,9 +35,9 @@ def bench_cmd(
                                 help="Intra-op threads, or a comma list (1,2,4): one result per count, timed "
                                      "interleaved, with the speed-up against 1 thread. More than the machine's "
                                      "cores is allowed but flagged."),
-    warmup: int = typer.Option(10, "--warmup", help="Untimed runs before timing."),
-    runs: int = typer.Option(None, "--runs", "-n", help="Timed runs per file [default: 100]."),
-    seconds: float = typer.Option(None, "--seconds", "-s", help="Time each file for this long instead of --runs."),
+    warmup: int = typer.Option(10, "--warmup", min=0, max=MAX_RUNS, help="Untimed runs before timing."),
+    runs: int = typer.Option(None, "--runs", "-n", min=1, max=MAX_RUNS, help="Timed runs per file [default: 100]."),
+    seconds: float = typer.Option(None, "--seconds", "-s", min=0.001, max=MAX_SECONDS, help="Time each file for this long instead of --runs."),
     ssh: str = typer.Option(None, "--ssh", metavar="USER@HOST[:PORT]", help="Benchmark on a device over SSH (key auth)."),
     ssh_key: str = typer.Option(None, "--ssh-key", help="Private key for --ssh."),
     parity: bool = typer.Option(False, "--parity", help="With --ssh: also run the reference inputs stored at export "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from edgekit.cli.common import (InputShapeOpt, InputSizeOpt, JsonOpt, NumClassesOpt, WeightsOpt, console, print_json,
+from edgekit.cli.common import (MAX_RUNS, MAX_THREADS, InputShapeOpt, InputSizeOpt, JsonOpt, NumClassesOpt, WeightsOpt, console, print_json,
                                 show_progress)
 from edgekit.errors import EdgekitError
 
@@ -52,8 +52,8 @@ def eval_cmd(
     num_classes: int = NumClassesOpt,
     input_size: int = InputSizeOpt,
     input_shape: str = InputShapeOpt,
-    size: int = typer.Option(None, "--size", "-n", help="Evaluate on N samples (deterministic subset; default: all)."),
-    threads: int = typer.Option(1, "--threads", "-t", help="Runtime threads."),
+    size: int = typer.Option(None, "--size", "-n", min=1, max=MAX_RUNS, help="Evaluate on N samples (deterministic subset; default: all)."),
+    threads: int = typer.Option(1, "--threads", "-t", min=1, max=MAX_THREADS, help="Runtime threads."),
     ssh: str = typer.Option(None, "--ssh", metavar="USER@HOST[:PORT]", help="Run the file on a device over SSH "
                             "(its own runtime; the data is preprocessed here and shipped as .npz)."),
     ssh_key: str = typer.Option(None, "--ssh-key", help="Private key for --ssh."),

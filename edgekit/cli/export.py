@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgekit.cli.common import (InputShapeOpt, InputSizeOpt, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
+from edgekit.cli.common import (MAX_OPSET, InputShapeOpt, InputSizeOpt, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
                                 err_console, print_json, show_progress)
 from edgekit.errors import EdgekitError
 
@@ -34,7 +34,7 @@ def export_cmd(
     output: str = typer.Option(None, "--output", "-o",
                                help="Output file (one target) or directory. Default: ./<model>[-<precision>].<ext>"),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
-    opset: int = typer.Option(18, "--opset", help="ONNX opset (17 or newer)."),
+    opset: int = typer.Option(18, "--opset", min=17, max=MAX_OPSET, help="ONNX opset (17 to 23)."),
     no_rewrite: bool = typer.Option(False, "--no-rewrite", help="Export the model as it is (no export-friendly rewrites)."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the equivalence check of each rewrite."),
     tune_forms: bool = typer.Option(False, "--tune-forms",
@@ -44,13 +44,13 @@ def export_cmd(
     nhwc: bool = typer.Option(False, "--nhwc", help="Channels-last (1, H, W, C) input, what camera pipelines feed."),
     int8: bool = typer.Option(False, "--int8", help="INT8, calibrated on --calib data."),
     calib: str = typer.Option(None, "--calib", help="Calibration data: image folder, .npy/.npz, or 'synthetic'."),
-    calib_size: int = typer.Option(None, "--calib-size", help="Number of calibration samples (deterministic sample)."),
+    calib_size: int = typer.Option(None, "--calib-size", min=1, max=1_000_000, help="Number of calibration samples (deterministic sample)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, percentile or entropy."),
     int8_io: bool = typer.Option(False, "--int8-io", help="Integer input/output tensors (with --int8)."),
-    max_drop: float = typer.Option(None, "--max-drop",
+    max_drop: float = typer.Option(None, "--max-drop", min=0.0, max=100.0,
                                    help="Top-1 points INT8 may lose on held-out labeled --calib data; "
                                         "sensitive layers stay float until it holds."),
-    parity_inputs: int = typer.Option(8, "--parity-inputs", help="Inputs compared against PyTorch (0 to skip)."),
+    parity_inputs: int = typer.Option(8, "--parity-inputs", min=0, max=1024, help="Inputs compared against PyTorch (0 to skip)."),
     compat: str = typer.Option(None, "--compat", metavar="PACKAGE==VERSION",
                                help="Fail (nothing written) unless that runtime version can load the export, "
                                     "e.g. tflite-runtime==2.14, onnxruntime==1.16, openvino==2023.3."),

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from edgekit.cli.common import JsonOpt, console, print_json
+from edgekit.cli.common import MAX_RUNS, MAX_THREADS, JsonOpt, console, print_json
 
 EXAMPLES = """Examples:
 
@@ -22,10 +22,10 @@ EXAMPLES = """Examples:
 def profile_cmd(
     file: Path = typer.Argument(..., metavar="FILE", help="Model file (.onnx, .xml; .tflite with --runtime openvino)."),
     runtime: str = typer.Option("auto", "--runtime", "-r", help="auto (by extension) | onnxruntime | openvino | litert."),
-    threads: int = typer.Option(1, "--threads", "-t", help="Intra-op threads."),
-    warmup: int = typer.Option(5, "--warmup", help="Unprofiled runs first."),
-    runs: int = typer.Option(20, "--runs", "-n", help="Profiled runs (op times are their mean)."),
-    top: int = typer.Option(10, "--top", help="How many op types and nodes to show."),
+    threads: int = typer.Option(1, "--threads", "-t", min=1, max=MAX_THREADS, help="Intra-op threads."),
+    warmup: int = typer.Option(5, "--warmup", min=0, max=MAX_RUNS, help="Unprofiled runs first."),
+    runs: int = typer.Option(20, "--runs", "-n", min=1, max=MAX_RUNS, help="Profiled runs (op times are their mean)."),
+    top: int = typer.Option(10, "--top", min=1, max=100_000, help="How many op types and nodes to show."),
     json_out: bool = JsonOpt,
 ):
     """Per-op latency grouped by op type (onnxruntime profiling, OpenVINO performance counters).

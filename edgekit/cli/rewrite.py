@@ -34,10 +34,12 @@ def rewrite_cmd(
                                          "--target runtime (slow; default: a measured rule)."),
     json_out: bool = JsonOpt,
 ):
-    """Rewrite a model into its static export form; per pass: ops, MAdds and max abs difference."""
+    """Rewrite a model into its static export form; per pass: ops, MAdds, and the difference from the
+    original in float64 (the exactness proof, bound 1e-9 x output scale) and in float32 (measured)."""
     from edgekit.errors import EdgekitError
     from edgekit.models.source import load_model
     from edgekit.rewrite.pipeline import TARGETS, rewrite_for_export
+    from edgekit.rewrite.verify import EXACT_TOL
 
     if target not in TARGETS:
         raise EdgekitError(f"--target {target!r} is not one of {', '.join(TARGETS)}")
@@ -49,7 +51,10 @@ def rewrite_cmd(
         "model": card.name, "target": target, "input_size": list(card.input_size),
         "madds_before": first.madds_before, "madds_after": last.madds_after,
         "gathers_before": _gathers(first.ops_before), "gathers_after": _gathers(last.ops_after),
-        "max_abs_diff": max((r.max_abs_diff for r in log), default=0.0),
+        "max_abs_diff": max((r.max_abs_diff for r in log), default=0.0),  # float32, measured
+        "exact_diff": max((r.exact_diff for r in log), default=0.0),  # float64 proof, bounded by exact_bound
+        "exact_bound": EXACT_TOL,
+        "verified": not no_verify,
         "ops_counted_as": "aten ops executed by one batch-1 forward pass",
         "passes": [r.to_dict() for r in log],
     }
@@ -58,14 +63,24 @@ def rewrite_cmd(
         return
     from rich.table import Table
 
+    def verified(r) -> bool:
+        return not no_verify and r.changed > 0
+
     table = Table(title=f"{card.name} → {target} ({'x'.join(map(str, card.input_size))})")
-    for col in ("pass", "changed", "ops", "MAdds", "Δ MAdds", "max |Δ| / scale", "s"):
+    for col in ("pass", "changed", "ops", "MAdds", "Δ MAdds", "float64 |Δ|/scale", "float32 |Δ|/scale", "s"):
         table.add_column(col, justify="left" if col == "pass" else "right", no_wrap=col == "pass")
     for r in log:
         ops_b, ops_a = sum(r.ops_before.values()), sum(r.ops_after.values())
         table.add_row(r.name, str(r.changed), f"{ops_b} → {ops_a}", f"{r.madds_after:,}",
-                      f"{r.madds_after - r.madds_before:+,}", f"{r.max_abs_diff:.2e}", f"{r.seconds:.2f}")
+                      f"{r.madds_after - r.madds_before:+,}", f"{r.exact_diff:.1e}" if verified(r) else "-",
+                      f"{r.max_abs_diff:.2e}" if verified(r) else "-", f"{r.seconds:.2f}")
     console.print(table)
+    if no_verify:
+        console.print("not verified (--no-verify): no float64 proof, no float32 difference measured")
+    else:
+        console.print(f"exact in float64: every pass within {EXACT_TOL:.0e} x output scale (worst "
+                      f"{summary['exact_diff']:.1e}); float32 difference {summary['max_abs_diff']:.2e} x output scale "
+                      "(rounding, reported not judged)")
     console.print(f"gather/index ops {summary['gathers_before']} → {summary['gathers_after']}; "
                   f"MAdds {summary['madds_before']:,} → {summary['madds_after']:,} "
                   f"(overhead {summary['madds_after'] - summary['madds_before']:+,})")

@@ -46,6 +46,9 @@ def _load_factory(spec: str):
     return fn
 
 
+MAX_DIM = 4096  # largest channel count, clip length or side a --input-shape / --input-size may ask for
+
+
 def parse_input_shape(text: str) -> tuple[int, ...]:
     """'3,224,224' or '3x224x224' → (3, 224, 224); a clip '3,8,112,112' → (C, T, H, W).
 
@@ -59,7 +62,7 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
         shape = ()
     if len(shape) in (4, 5) and shape[0] == 1:
         shape = shape[1:]
-    if len(shape) not in (3, 4) or min(shape) <= 0:
+    if len(shape) not in (3, 4) or min(shape) <= 0 or max(shape) > MAX_DIM:
         raise EdgekitError(f"--input-shape {text!r} is not C,H,W (e.g. 3,224,224) or C,T,H,W for a clip (3,8,112,112)")
     return shape
 
@@ -105,7 +108,10 @@ def load_model(source: str, weights: str | None = None, num_classes: int | None 
 
         card = dataclasses.replace(card, input_size=shape, crop=shape[-1])
     if input_size is not None:
+        if isinstance(input_size, bool) or not isinstance(input_size, int) or not 1 <= input_size <= MAX_DIM:
+            raise EdgekitError(f"input size {input_size!r} is not a whole number of pixels from 1 to {MAX_DIM}")
         card = card.with_input_size(input_size)
+    _probe(model, card)
     if condition and weights is None and is_registered(source):
         import dataclasses
 
@@ -116,3 +122,17 @@ def load_model(source: str, weights: str | None = None, num_classes: int | None 
         card = dataclasses.replace(card, extra={**card.extra, "weights": "random init; BatchNorm statistics from random data"})
     model.card = card
     return model, card
+
+
+def _probe(model, card) -> None:
+    """One batch-1 forward pass at the card's input shape: a size the network cannot take (too
+    small for its strides, say) is one line here, not a traceback from deep inside a later step."""
+    import torch
+
+    shape = tuple(card.input_size)
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros((1, *shape)))
+    except (RuntimeError, ValueError, IndexError) as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise EdgekitError(f"{card.name} cannot run on a {'x'.join(map(str, shape))} input: {first.strip()}") from None
