@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekit.rewrite.base import RewriteContext, replace_children
-from edgekit.rewrite.frames import FramesModule, tap, triple
+from edgekit.rewrite.frames import FramesModule, cat, tap, triple
 
 FORMS = ("stacked", "sum", "channels")
 # target → form, from benchmarks/video_forms.py (C3D-small at 8×112×112, 1 thread)
@@ -61,7 +61,7 @@ class FramesConv3d(FramesModule):
             for k in range(1, self.kt):
                 y = y + F.conv2d(taps[k], self.weight[k], None, groups=self.groups, **self.conv2d)
             return y
-        stacked = torch.cat(taps, 1) if len(taps) > 1 else taps[0]  # (T', k_t·C_in, H, W)
+        stacked = cat(taps, 1)  # (T', k_t·C_in, H, W)
         if self.form == "stacked":
             return F.conv2d(stacked, self.weight, self.bias, **self.conv2d)
         t_out = stacked.shape[0]  # "channels": (1, T'·k_t·C_in, H, W), one group per output frame

@@ -41,21 +41,61 @@ def tap_indices(t: int, k: int, kernel: int, stride: int, padding: int, dilation
     return [i if 0 <= i < t else -1 for i in idx]
 
 
+# XNNPACK delegates a CONCATENATION of at most 5 inputs (6 or more stay on LiteRT's default kernels:
+# a strided tap over 16 frames is 8 one-frame slices), so longer lists are concatenated as a tree.
+MAX_CONCAT_INPUTS = 5
+
+
+def cat(parts: list[torch.Tensor], dim: int) -> torch.Tensor:
+    """torch.cat as a tree of concatenations of at most MAX_CONCAT_INPUTS inputs (same result)."""
+    while len(parts) > MAX_CONCAT_INPUTS:
+        parts = [p[0] if len(p) == 1 else torch.cat(p, dim)
+                 for p in (parts[i:i + MAX_CONCAT_INPUTS] for i in range(0, len(parts), MAX_CONCAT_INPUTS))]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim)
+
+
+def every_nth(x: torch.Tensor, start: int, step: int) -> torch.Tensor:
+    """Frames start, start + step, ... of x by splitting the frame axis (T/step, step) and taking one
+    residue: no STRIDED_SLICE (XNNPACK delegates only unit strides) and no concat of one-frame slices
+    (the converter merges nested concats into one of T/step inputs, past XNNPACK's 5). LiteRT puts
+    one TRANSPOSE pair around the split; both are delegated."""
+    t = x.shape[0]
+    n = -(-t // step)
+    if n * step != t:
+        x = torch.cat([x, torch.zeros((n * step - t, *x.shape[1:]), dtype=x.dtype)], 0)
+    return x.unflatten(0, (n, step)).select(1, start % step)[start // step:]
+
+
+def _constant(x: torch.Tensor, n: int, value: float) -> torch.Tensor:
+    return torch.full((n, *x.shape[1:]), value, dtype=x.dtype)
+
+
 def gather_frames(x: torch.Tensor, indices: list[int], pad_value: float = 0.0) -> torch.Tensor:
-    """Frames `indices` of x (−1: a constant frame) as contiguous slices and one concat."""
+    """Frames `indices` of x (−1: a constant frame): contiguous slices and a concat, or — for a
+    strided progression (a temporal stride, a frame-pair pool) — `every_nth` between constant frames."""
+    valid = [i for i in indices if i >= 0]
+    steps = {b - a for a, b in zip(valid, valid[1:])}
+    if len(steps) == 1 and min(steps) > 1:
+        before = indices.index(valid[0])
+        after = len(indices) - before - len(valid)
+        if indices[before:before + len(valid)] == valid:  # constants only at the ends
+            sub = every_nth(x, valid[0], min(steps))[:len(valid)]
+            parts = ([_constant(x, before, pad_value)] if before else []) + [sub] + \
+                ([_constant(x, after, pad_value)] if after else [])
+            return cat(parts, 0)
     parts, i = [], 0
     while i < len(indices):
         j = i
         if indices[i] < 0:
             while j + 1 < len(indices) and indices[j + 1] < 0:
                 j += 1
-            parts.append(torch.full((j - i + 1, *x.shape[1:]), pad_value, dtype=x.dtype))
+            parts.append(_constant(x, j - i + 1, pad_value))
         else:
             while j + 1 < len(indices) and indices[j + 1] == indices[j] + 1:
                 j += 1
             parts.append(x[indices[i]:indices[j] + 1])
         i = j + 1
-    return parts[0] if len(parts) == 1 else torch.cat(parts, 0)
+    return cat(parts, 0)
 
 
 def tap(x: torch.Tensor, k: int, kernel: int, stride: int, padding: int, dilation: int,

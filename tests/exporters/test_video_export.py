@@ -58,6 +58,16 @@ def test_litert_fp32_nthwc_and_int8_fully_delegated(tmp_path, clips):
     assert int8["parity"]["inputs"] == "calibration data" and int8["parity"]["cosine"] > 0.99
 
 
+def test_litert_strided_taps_over_16_frames_stay_delegated(tmp_path):
+    """A temporal stride over 16 frames must not become a 6+-input CONCATENATION (XNNPACK refuses it)."""
+    pytest.importorskip("ai_edge_litert")
+    from edgekit.analysis.census_tflite import census
+
+    (e,) = export_model("s3d-small", "tflite", input_shape="3,16,16,16", out=tmp_path, n_parity=2).exports
+    d = census(e.file)["delegate"]
+    assert (d["partitions"], d["default_kernel_ops"]) == (1, 0) and e.meta["parity"]["rel_max_abs_diff"] <= 1e-4
+
+
 @pytest.mark.parametrize("model,target", [("s3d-small", "onnx"), ("tan-small", "openvino")])
 def test_fp32_parity_and_graph_madds(model, target, tmp_path):
     pytest.importorskip({"onnx": "onnxruntime", "openvino": "openvino"}[target])

@@ -56,3 +56,28 @@ def test_off_by_one_frame_shift_is_caught(monkeypatch):
     wrong = FramesConv3d(conv)
     with pytest.raises(RewriteNotExact, match="differs from the original"):
         check_exact(conv, wrong, SHAPE)
+
+
+def test_long_concatenations_are_trees_of_at_most_five_inputs(monkeypatch):
+    """XNNPACK leaves a CONCATENATION of 6+ inputs on LiteRT's default kernels (a stride-2 tap over
+    16 frames is 8 one-frame slices)."""
+    from edgekit.rewrite.frames import MAX_CONCAT_INPUTS, cat
+    from edgekit.rewrite.verify import op_census
+
+    conv = nn.Conv3d(4, 6, 3, stride=(2, 1, 1), padding=1).eval()
+    shape = (4, 16, 6, 6)
+    frames = FramesConv3d(conv)
+    assert check_exact(conv, frames, shape) < 1e-13
+    parts = [torch.full((1, 2), float(i)) for i in range(13)]
+    assert torch.equal(cat(parts, 0), torch.cat(parts, 0)) and MAX_CONCAT_INPUTS == 5
+
+    seen = []
+    real_cat = torch.cat
+
+    def spy(tensors, dim=0):
+        seen.append(len(tensors))
+        return real_cat(tensors, dim)
+
+    monkeypatch.setattr(torch, "cat", spy)
+    frames(torch.randn(1, *shape))
+    assert seen and max(seen) <= MAX_CONCAT_INPUTS
