@@ -16,6 +16,7 @@ onnxruntime — comes from one run on a noisy shared machine; absolute numbers d
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -47,8 +48,9 @@ def files_for(name: str, size: int, tmp: Path) -> tuple[dict, dict, dict]:
     try:
         onnx = stock_onnx(model, size, tmp / f"{name}-stock.onnx", example=example)
     except Exception as exc:  # torch's default (dynamo) exporter fails on some 3-D ops: say so, use TorchScript's
-        NOTES.append(f"{name}: stock torch.onnx.export fails ({type(exc).__name__}: "
-                     f"{str(exc).strip().splitlines()[0][:160]}); its stock ONNX is torch.onnx.export(dynamo=False)")
+        first = re.sub(r"\x1b\[[0-9;]*m", "", str(exc).strip().splitlines()[0])[:160]  # no terminal colours
+        NOTES.append(f"{name}: stock torch.onnx.export fails ({type(exc).__name__}: {first}); "
+                     "its stock ONNX is torch.onnx.export(dynamo=False)")
         onnx = tmp / f"{name}-stock.onnx"
         with quiet(), torch.no_grad():
             torch.onnx.export(model, (example,), str(onnx), dynamo=False)
