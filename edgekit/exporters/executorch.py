@@ -3,9 +3,8 @@
 - FP32: the exported program is lowered to the XNNPACK delegate; whatever the partitioner refuses
   stays on ExecuTorch's portable kernels (counted by edgekit.analysis.census_executorch). The
   rewrite engine's executorch form (edgekit.rewrite.shift_max_slices) leaves nothing outside.
-- `fp16`: the model and its input in float16, lowered with the partitioner's FP16 configs; the
-  program then takes and returns float16 tensors (XNNPACK computes in fp16 where the CPU has it,
-  else converts).
+- `fp16`: the model and its input in float16 (exported half), lowered like FP32: the program
+  takes and returns float16 tensors; XNNPACK takes the half ops it has kernels for.
 - `int8`: ExecuTorch's own XNNPACK quantizer (PT2E, symmetric per-channel weights) calibrated with
   edgekit's ranges (edgekit.exporters.quantize_executorch), then lowered like FP32.
 - No metadata is embedded in the program: the sidecar JSON carries the card and precision.
@@ -40,18 +39,13 @@ def export_program(model, example):
                            f"{_first_line(exc)}") from None
 
 
-def lower_to_pte(program, precision: str = "fp32") -> bytes:
+def lower_to_pte(program) -> bytes:
     """An exported program lowered to XNNPACK and serialized as .pte bytes."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    kwargs = {}
-    if precision == "fp16":
-        from executorch.backends.xnnpack.partition.config.xnnpack_config import ConfigPrecisionType
-
-        kwargs["config_precisions"] = ConfigPrecisionType.FP16
     try:
-        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner(**kwargs)])
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         return bytes(edge.to_executorch().buffer)
     except EdgekitError:
         raise
@@ -100,7 +94,7 @@ class ExecuTorchExporter:
             program = export_program(model, example)
         seconds["export" if quantization is None else "export_and_quantize"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        content = lower_to_pte(program, options.precision)
+        content = lower_to_pte(program)
         seconds["lower"] = time.perf_counter() - t1
         Path(out_paths[0]).write_bytes(content)
         return {

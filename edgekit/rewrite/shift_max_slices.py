@@ -2,9 +2,10 @@
 
 Matched: `StaticShiftMax` (element-wise form) and `ConvShiftMax` (shift from the producing conv).
 Replaced: `SlicedShiftMax`, the same arithmetic written with
-  - one `coef[:, a:b]` slice per coefficient slot instead of `torch.split` (ExecuTorch lowers the
-    split to `split_with_sizes_copy`, which XNNPACK has no kernel for: it stays outside the
-    delegate and cuts the graph into one partition per Shift-Max);
+  - one 1x1 conv per coefficient slot (the rows of the hyper-function's second conv) instead of
+    `torch.split` of one conv's output (ExecuTorch lowers the split to `split_with_sizes_copy`,
+    which XNNPACK has no kernel for: it stays outside the delegate and cuts the graph into one
+    partition per Shift-Max; static slices in its place are taken in FP32 but not in INT8);
   - each circular roll by o channels as `cat(x[:, o:], x[:, :o])` instead of a slice of
     `cat(x, x)`: the partitioner counts a concat's *distinct* inputs and refuses one with a single
     input node, which `cat(x, x)` is.
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from edgekit.rewrite.base import RewriteContext, replace_children
-from edgekit.rewrite.pool import hyper_coefficients
+from edgekit.rewrite.pool import global_pool
 from edgekit.rewrite.shift_max_from_producer import ConvShiftMax
 from edgekit.rewrite.shift_max_static import StaticShiftMax
 
@@ -29,33 +30,47 @@ def roll(x, o: int):
     return x if o == 0 else torch.cat([x[:, o:], x[:, :o]], dim=1)
 
 
-def slots(coef, c: int, n: int) -> list:
-    """The n coefficient slots of (1, n·c, 1, 1) `coef`, one static slice each."""
-    return [coef[:, i * c:(i + 1) * c] for i in range(n)]
-
-
 class SlicedShiftMax(nn.Module):
     """`StaticShiftMax` / `ConvShiftMax` computed with slices and two-input concats only."""
 
     def __init__(self, inner: nn.Module):
         super().__init__()
-        self.inner = inner  # keeps its convs, bounds and offsets: the weights are not copied
+        self.inner = inner  # keeps its convs, bounds and offsets
+        c, conv2 = inner.channels, inner.conv2
+        n = conv2.out_channels // c
+        # INT8: one 1x1 conv per coefficient slot instead of slices of one conv's output. XNNPACK
+        # takes a quantized slice only when its input and output share quantization parameters,
+        # which the quantizer does not give the coefficient slices (M0 INT8: 72 slice_copy left
+        # outside, 16 delegate calls); per-slot convs need no slice at all.
+        self.slot_convs = nn.ModuleList()
+        with torch.no_grad():
+            for i in range(n):
+                conv = nn.Conv2d(conv2.in_channels, c, 1).to(conv2.weight.dtype)
+                conv.weight.copy_(conv2.weight[i * c:(i + 1) * c])
+                conv.bias.copy_(conv2.bias[i * c:(i + 1) * c])
+                self.slot_convs.append(conv)
+        self.register_buffer("slot_lo", inner.lo.clone().view(n, 1, c, 1, 1), persistent=False)
+
+    def coefficients(self, x) -> list:
+        """The coefficient slots, each pool → conv1 → ReLU → its own 1x1 conv → clip(0, width) + lo."""
+        m = self.inner
+        h = torch.relu(m.conv1(global_pool(x)))
+        return [torch.clamp(conv(h), 0.0, m.clip_max) + self.slot_lo[i] for i, conv in enumerate(self.slot_convs)]
 
     def forward(self, x):
         m, c = self.inner, self.inner.channels
         if isinstance(m, ConvShiftMax):
             u = x
             x = m.chain(m.conv(u))
-            p = slots(hyper_coefficients(m, x), c, 2 * m.k)
+            p = self.coefficients(x)
             xs = m.chain_s(m.conv_s(u))
             out = x * p[0] + xs * p[1]
             if m.k == 2:
                 out = torch.maximum(out, x * p[2] + xs * p[3])
             return out
-        coef = hyper_coefficients(m, x)
         rolls = [roll(x, o) for o in m.offsets]
         n = 1 + len(rolls)
-        p = slots(coef, c, m.k * n)
+        p = self.coefficients(x)
         out = None
         for j in range(m.k):
             q = p[j * n:(j + 1) * n]

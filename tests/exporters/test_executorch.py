@@ -1,0 +1,104 @@
+"""ExecuTorch target: .pte export (FP32 and INT8 through the XNNPACK quantizer), full delegation of
+edgekit's form, parity and accuracy on the ExecuTorch runtime, census, profile, one-line refusals."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("executorch")
+
+
+@pytest.fixture(scope="module")
+def m0_pte(tmp_path_factory):
+    from edgekit.exporters.pipeline import export_model
+
+    out = tmp_path_factory.mktemp("et") / "m0.pte"
+    r = export_model("micronet-m0", "executorch", input_size=64, out=out, n_parity=4)
+    return out, r.exports[0].meta
+
+
+def test_m0_fp32_one_delegate_nothing_outside(m0_pte):
+    path, meta = m0_pte
+    d = meta["census"]["delegate"]
+    assert d["partitions"] == 1 and d["default_kernel_ops"] == 0 and d["fully_delegated"]
+    assert d["delegated_by_type"]["XNNConv2d"] + d["delegated_by_type"].get("XNNDepthwiseConv2d", 0) >= 40
+    assert meta["census"]["instructions"] == {"DelegateCall": 1}
+    assert meta["parity"]["rel_max_abs_diff"] <= 1e-4 and meta["parity"]["ok"]
+    assert "shift_max_slices" in [r["name"] for r in meta["rewrites"]]
+
+
+def test_runner_threads_and_inspect_and_profile(m0_pte):
+    from edgekit.analysis.inspect import inspect_file
+    from edgekit.runtimes.base import open_runner, random_inputs
+    from edgekit.runtimes.executorch_runner import portable_lib
+    from edgekit.runtimes.profile import profile_file
+
+    path, _ = m0_pte
+    r2 = open_runner(path, threads=2)
+    assert portable_lib()._threadpool_get_thread_count() == 2
+    r1 = open_runner(path, threads=1)
+    x = random_inputs(r1.inputs())
+    y1 = r1.run(*x)[0]
+    assert portable_lib()._threadpool_get_thread_count() == 1
+    y2 = r2.run(*x)[0]  # the pool is resized back to this runner's count
+    assert portable_lib()._threadpool_get_thread_count() == 2
+    assert np.abs(y1 - y2).max() <= 1e-4 * np.abs(y1).max()
+    info = inspect_file(path)
+    assert info["format"] == "executorch" and info["delegate"]["fully_delegated"]
+    assert info["inputs"][0]["shape"] == [1, 3, 64, 64]
+    p = profile_file(path, runs=5, warmup=2)
+    ops = {o["op"]: o for o in p["ops_all"]} if "ops_all" in p else {o["op"]: o for o in p["ops"]}
+    assert p["runtime"] == "executorch" and p["ops_total"] >= 8
+    assert "Convolution" in ops or "Fully Connected" in ops
+    assert sum(o["nodes"] for o in p["ops"]) >= 100  # one event per XNNPACK kernel (363 in the graph)
+
+
+@pytest.mark.slow  # PT2E calibration + INT8 lowering + 449 runs: several minutes
+def test_int8_digits_within_half_a_point(digits_fixture, tmp_path):
+    from edgekit.analysis.census_executorch import census
+    from edgekit.analysis.accuracy import topk_accuracy
+    from edgekit.calibration import load_calibration
+    from edgekit.exporters.base import ExportOptions
+    from edgekit.exporters.executorch import ExecuTorchExporter
+    from edgekit.models.source import load_model
+    from edgekit.rewrite.pipeline import rewrite_for_export
+    from edgekit.runtimes.executorch_runner import ExecuTorchRunner
+    import torch
+
+    f = digits_fixture
+    model, card = load_model(f["model"], weights=f["weights"], input_size=f["input_size"])
+    x_cal, _ = load_calibration(f["train"], card, size=128, seed=0)
+    x, y = load_calibration(f["test"], card)
+    net, _ = rewrite_for_export(model.eval(), tuple(card.input_size), target="executorch")
+    path = tmp_path / "d.pte"
+    opts = ExportOptions("executorch", precision="int8", calib=x_cal, calib_method="minmax")
+    meta = ExecuTorchExporter().convert(net, torch.zeros(1, *card.input_size), [path], opts)
+    q = meta["quantization"]
+    assert q["calib_method"] == "minmax" and q["own_ranges_tensors"] == q["activation_observers"] > 20
+    assert q["per_channel_weights"] >= 20 and q["n_float"] == 0
+    d = census(path)["delegate"]
+    assert d["partitions"] == 1 and d["default_kernel_ops"] == 0  # INT8 fully delegated too
+    r = ExecuTorchRunner(path)
+    logits = np.concatenate([r.run(x[i:i + 1])[0] for i in range(len(x))])
+    int8 = topk_accuracy(logits, y).top1
+    assert len(y) == 449 and f["test_top1"] - int8 <= 0.5, (f["test_top1"], int8)
+
+
+def test_model_that_cannot_be_exported_is_one_line(tmp_path):
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.pipeline import export_model
+
+    src = tmp_path / "net.py"
+    src.write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return x * 2 if x.sum() > 0 else x - 1  # data-dependent control flow\n"
+        "def build():\n"
+        "    return Net()\n")
+    with pytest.raises(EdgekitError) as e:
+        export_model(f"{src}:build", "executorch", input_shape=(3, 8, 8), out=tmp_path / "n.pte", rewrite=False)
+    msg = str(e.value)
+    assert msg.startswith("ExecuTorch cannot export the model") and "\n" not in msg
+    assert not (tmp_path / "n.pte").exists()
