@@ -102,3 +102,11 @@ def test_model_that_cannot_be_exported_is_one_line(tmp_path):
     msg = str(e.value)
     assert msg.startswith("ExecuTorch cannot export the model") and "\n" not in msg
     assert not (tmp_path / "n.pte").exists()
+
+
+def test_fp16_is_refused_in_one_line_and_all_skips_it(tmp_path):
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.pipeline import export_model
+
+    with pytest.raises(EdgekitError, match=r"^--target executorch does not support fp16 in this build \(it does fp32, int8\)$"):
+        export_model("micronet-m0", "executorch", precision="fp16", out=tmp_path)
