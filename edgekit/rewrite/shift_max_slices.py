@@ -22,7 +22,7 @@ from torch import nn
 from edgekit.rewrite.base import RewriteContext, replace_children
 from edgekit.rewrite.pool import global_pool
 from edgekit.rewrite.shift_max_from_producer import ConvShiftMax
-from edgekit.rewrite.shift_max_static import StaticShiftMax
+from edgekit.rewrite.shift_max_static import StaticShiftMax, combine
 
 
 def roll(x, o: int):
@@ -68,17 +68,7 @@ class SlicedShiftMax(nn.Module):
             if m.k == 2:
                 out = torch.maximum(out, x * p[2] + xs * p[3])
             return out
-        rolls = [roll(x, o) for o in m.offsets]
-        n = 1 + len(rolls)
-        p = self.coefficients(x)
-        out = None
-        for j in range(m.k):
-            q = p[j * n:(j + 1) * n]
-            y = x * q[0]
-            for r, b in zip(rolls, q[1:]):
-                y = y + r * b
-            out = y if out is None else torch.maximum(out, y)
-        return out
+        return combine(x, [roll(x, o) for o in m.offsets], self.coefficients(x), m.k)
 
     def count_madds(self, inputs, output) -> dict:
         return self.inner.count_madds(inputs, output)

@@ -31,6 +31,19 @@ def shift_offsets(shift: torch.Tensor) -> list[int]:
     return sorted(set(((shift - torch.arange(c)) % c).tolist()))
 
 
+def combine(x, rolls: list, parts, k: int):
+    """max over the k branches of a·x + Σ b·roll: `parts` holds per branch a, then one b per roll."""
+    n = 1 + len(rolls)
+    out = None
+    for j in range(k):
+        p = parts[j * n:(j + 1) * n]
+        y = x * p[0]
+        for r, b in zip(rolls, p[1:]):
+            y = y + r * b
+        out = y if out is None else torch.maximum(out, y)
+    return out
+
+
 class StaticShiftMax(nn.Module):
     """max_k(a_k·x + Σ_o b_k,o·roll_o(x)) with 4-D, static-shape ops only."""
 
@@ -123,15 +136,7 @@ class StaticShiftMax(nn.Module):
         else:
             xx = torch.cat([x, x], dim=1)
             rolls = [x if o == 0 else xx[:, o:o + c] for o in self.offsets]
-        n = 1 + len(rolls)
-        out = None
-        for j in range(self.k):
-            p = parts[j * n:(j + 1) * n]
-            y = x * p[0]
-            for r, b in zip(rolls, p[1:]):
-                y = y + r * b
-            out = y if out is None else torch.maximum(out, y)
-        return out
+        return combine(x, rolls, parts, self.k)
 
     def _stacked(self, x, coef):
         """Few-node form: one concat of [x, rolls...] per branch, one multiply by all coefficients,
