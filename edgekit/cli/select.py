@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from edgekit.cli.common import JsonOpt, print_json
+from edgekit.cli.common import MAX_SECONDS, JsonOpt, print_json
 
 EXAMPLES = """Examples:
 
@@ -23,9 +23,9 @@ Exit codes: 0 a configuration fits, 1 none fits the budget, 2 bad input.
 def select_cmd(
     results: Path = typer.Argument(..., metavar="DIR", help="Results directory of `edgekit sweep` (or its results.jsonl)."),
     device: str = typer.Option(..., "--device", "-d", help="Device name from the sweep file."),
-    max_latency_ms: float = typer.Option(None, "--max-latency-ms", help="Median latency limit on that device."),
-    max_size_kb: float = typer.Option(None, "--max-size-kb", help="Artifact size limit (KiB, all files)."),
-    min_top1: float = typer.Option(None, "--min-top1", help="Lowest acceptable top-1 (percent)."),
+    max_latency_ms: float = typer.Option(None, "--max-latency-ms", min=0.001, max=MAX_SECONDS * 1000, help="Median latency limit on that device."),
+    max_size_kb: float = typer.Option(None, "--max-size-kb", min=0.001, max=1e9, help="Artifact size limit (KiB, all files)."),
+    min_top1: float = typer.Option(None, "--min-top1", min=0.0, max=100.0, help="Lowest acceptable top-1 (percent)."),
     runners_up: int = typer.Option(3, "--runners-up", help="How many runners-up to show."),
     json_out: bool = JsonOpt,
 ):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from edgekit.cli.common import JsonOpt, err_console, print_json, show_progress
+from edgekit.cli.common import MAX_THREADS, JsonOpt, err_console, print_json, show_progress
 
 EXAMPLES = """Examples:
 
@@ -28,7 +28,7 @@ Exit codes: 0 every cell ran, 1 some cells failed (listed at the end), 2 the swe
 def sweep_cmd(
     sweep_file: Path = typer.Argument(..., metavar="SWEEP.toml", help="The grid (see examples/sweep_pi.toml)."),
     output: Path = typer.Option(..., "--output", "-o", help="Results directory (results.jsonl + exports/)."),
-    jobs: int = typer.Option(None, "--jobs", "-j", help="Export processes (default: the usable cores)."),
+    jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=MAX_THREADS, help="Export processes (default: the usable cores)."),
     ray: str = typer.Option(None, "--ray", metavar="ADDRESS", help="Run on a Ray cluster (host:port, or auto)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (cells, exports, device time) and stop."),
     json_out: bool = JsonOpt,

@@ -43,6 +43,9 @@ NUMERIC = [
     (["profile", "m.onnx"], "--top", ("0", "abc")),
     (["eval", "m.onnx", "--data", "d"], "--threads", ("0", "-3", "100000", "abc")),
     (["eval", "m.onnx", "--data", "d"], "--size", ("0", "-3", "abc")),
+    (["select", "results", "--device", "pi"], "--max-latency-ms", ("0", "-1", "abc")),
+    (["select", "results", "--device", "pi"], "--min-top1", ("-1", "101", "abc")),
+    (["sweep", "s.toml", "-o", "r"], "--jobs", ("0", "-3", "100000", "abc")),
 ]
 
 
