@@ -72,13 +72,15 @@ def _constant(x: torch.Tensor, n: int, value: float) -> torch.Tensor:
 
 def gather_frames(x: torch.Tensor, indices: list[int], pad_value: float = 0.0) -> torch.Tensor:
     """Frames `indices` of x (−1: a constant frame): contiguous slices and a concat, or — for a
-    strided progression (a temporal stride, a frame-pair pool) — `every_nth` between constant frames."""
+    strided progression (a temporal stride, a frame-pair pool) that would need more one-frame slices
+    than a delegated concat takes — `every_nth` between constant frames (costs a TRANSPOSE pair)."""
     valid = [i for i in indices if i >= 0]
     steps = {b - a for a, b in zip(valid, valid[1:])}
     if len(steps) == 1 and min(steps) > 1:
         before = indices.index(valid[0])
         after = len(indices) - before - len(valid)
-        if indices[before:before + len(valid)] == valid:  # constants only at the ends
+        wide = len(valid) + (before > 0) + (after > 0) > MAX_CONCAT_INPUTS  # one-frame slices: a concat too wide
+        if wide and indices[before:before + len(valid)] == valid:  # constants only at the ends
             sub = every_nth(x, valid[0], min(steps))[:len(valid)]
             parts = ([_constant(x, before, pad_value)] if before else []) + [sub] + \
                 ([_constant(x, after, pad_value)] if after else [])
