@@ -6,6 +6,7 @@ the RUNTIMES table (runtime → stock maker, edgekit target, runner):
   onnxruntime  stock torch.onnx.export            vs  edgekit export --target onnx
   LiteRT       stock litert_torch.convert          vs  edgekit export --target tflite
   OpenVINO     stock ONNX read by OpenVINO         vs  edgekit export --target openvino
+  ExecuTorch   stock torch.export → XNNPACK .pte   vs  edgekit export --target executorch
   (--int8)     stock INT8 of each runtime          vs  edgekit export --int8 (synthetic calibration)
 the stock and edgekit files are each loaded once per thread count, with the runner settings every
 edgekit bench states (device_bench.thread_settings), and ALL of them are timed in one process,
@@ -55,12 +56,25 @@ def _open(runtime: str):
     return runner
 
 
+def stock_executorch(model, size: int, path: Path) -> Path:
+    """Stock ExecuTorch: torch.export of the unmodified model, lowered to the XNNPACK delegate."""
+    import torch
+
+    from edgekit.exporters.executorch import export_program, lower_to_pte
+
+    with quiet(), torch.no_grad():
+        path.write_bytes(lower_to_pte(export_program(model.eval(), torch.zeros(1, 3, size, size))))
+    return path
+
+
 # runtime → Peer. A new runtime is one row (its stock maker, edgekit target and runner).
+# executorch: one process-wide thread pool, resized by the runner when the thread count changes.
 RUNTIMES = {
     "onnxruntime": Peer(stock_onnx, ".onnx", "onnx", _open("onnxruntime")),
     "litert": Peer(stock_tflite, ".tflite", "tflite", _open("litert")),
     # OpenVINO's stock path reads the stock ONNX file (what ov.convert_model("m.onnx") sees)
     "openvino": Peer(stock_onnx, ".onnx", "openvino", _open("openvino")),
+    "executorch": Peer(stock_executorch, ".pte", "executorch", _open("executorch")),
 }
 
 
@@ -82,11 +96,12 @@ def edgekit_export(name: str, target: str, weights: Path, size: int, out: Path, 
 
 
 def partitions(path: Path) -> str:
-    if path.suffix != ".tflite":
+    module = {".tflite": "census_tflite", ".pte": "census_executorch"}.get(path.suffix)
+    if module is None:
         return ""
-    from edgekit.analysis.census_tflite import census
+    import importlib
 
-    d = census(path)["delegate"]
+    d = importlib.import_module(f"edgekit.analysis.{module}").census(path)["delegate"]
     return f"{d['partitions']} / {d['default_kernel_ops']}"
 
 
