@@ -190,9 +190,9 @@ def results_table(results: list[dict]):
     host = first.get("host") or {}
     runtimes = sorted({r.get("runtime", "?") for r in results})
     counts = list(dict.fromkeys(r.get("threads", "?") for r in results)) or ["?"]
-    title = (f"{', '.join(runtimes)} · {','.join(map(str, counts))} thread(s) · {where}"
-             f" ({host.get('machine', '?')}, {host.get('cpu_count', '?')} cpus)"
-             + (" · EMULATED: times are not latencies" if any(r.get("emulated") for r in results) else ""))
+    title = (("EMULATED, times are not latencies · " if any(r.get("emulated") for r in results) else "")
+             + f"{', '.join(runtimes)} · {','.join(map(str, counts))} thread(s) · {where}"
+             f" ({host.get('machine', '?')}, {host.get('cpu_count', '?')} cpus)")
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     several = len(results) > 1
     scaling = len(counts) > 1  # a --threads list: the count and the speed-up against 1 thread per row

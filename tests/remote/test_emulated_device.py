@@ -53,16 +53,21 @@ def test_bench_parity_on_aarch64(sshd, aarch64_device, digits_tflite, precision,
         assert par["cosine"] > 0.98 and par["top1_agreement"] == 1.0
         assert par["tolerance"] is None
     assert not Path(r["device"]["workdir"]).exists()
+    # the human output of the same result (bench's table and notes) says it too
+    from rich.console import Console
 
+    from edgekit.cli.bench import results_table
+    from edgekit.runtimes.remote.ssh import device_notes
 
-def test_bench_human_output_labels_emulation(sshd, aarch64_device, digits_tflite):
-    proc = run_cli(["bench", str(digits_tflite["fp32"]), "--ssh", sshd.target, "--ssh-key", str(sshd.key),
-                    "--parity", "--runs", "2", "--warmup", "0"], sshd.env(aarch64_device.python("litert")))
-    assert proc.returncode == 0, proc.stderr
-    assert "EMULATED: times are not latencies" in proc.stdout
-    assert "(aarch64, " in proc.stdout
-    assert any(ln.startswith("parity on the device, ") and "(bound 1e-04: ok)" in ln for ln in proc.stdout.splitlines())
-    assert any(ln.startswith("device python: ") and "runtimes: ai-edge-litert " in ln for ln in proc.stdout.splitlines())
+    console = Console(width=250, record=True)
+    console.print(results_table([r]))
+    title = console.export_text().strip().splitlines()[0].strip()
+    assert title.startswith("EMULATED, times are not latencies · litert · 1 thread(s) · ssh://"), title
+    notes = device_notes([r])
+    assert any(n.startswith("EMULATED (qemu-aarch64-cortex-a72)") for n in notes)
+    assert any(n.startswith(f"device python: {python} -> ") and f"runtimes: {dist} {installed}" in n for n in notes)
+    assert any(n.startswith("parity on the device, ") and (precision == "int8" or "(bound 1e-04: ok)" in n)
+               for n in notes)
 
 
 def test_eval_int8_on_aarch64_tflite_runtime_within_half_a_point_of_fp32(sshd, aarch64_device, digits_fixture,
