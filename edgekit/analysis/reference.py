@@ -35,7 +35,7 @@ def reference_samples(input_shape, calib=None, n: int = N_REFERENCE) -> list[np.
     from edgekit.analysis.parity import parity_inputs, structured_inputs
 
     if calib is not None:
-        return [np.ascontiguousarray(x[None] if x.ndim == 3 else x, dtype=np.float32) for x in list(calib)[:n]]
+        return [np.ascontiguousarray(x[None] if x.ndim == len(input_shape) else x, dtype=np.float32) for x in list(calib)[:n]]
     return (parity_inputs(tuple(input_shape), n=1) + [structured_inputs(tuple(input_shape))[2]])[:n]
 
 
