@@ -495,9 +495,11 @@ def openvino_config(threads: int) -> dict:
 # What a device user would set for `threads` intra-op threads, per runtime: the runners (edgekit.runtimes.*)
 # and this script apply exactly these, and every bench result states them ("thread_settings").
 # onnxruntime: one session, ops run in sequence (inter-op 1) each split over `threads` workers. Between ops
-# the workers spin-wait for the next one (session.intra_op.allow_spinning); ORT_ALLOW_SPINNING is set from
-# the measurement in benchmarks/results/threads.md.
-ORT_ALLOW_SPINNING = True
+# the workers may spin-wait for the next one (session.intra_op.allow_spinning, onnxruntime's default on).
+# Measured off (benchmarks/results/threads.md, M0, 2 threads, shared 2-core machine): spinning off / on
+# 0.54 (stock) and 0.99 (edgekit) with one session per process, 0.75 / 0.57 with sessions interleaved in
+# one process (idle sessions' spinning workers take the cores of the timed one), so off.
+ORT_ALLOW_SPINNING = False
 
 
 def ort_session_config(threads: int, spinning: bool | None = None) -> dict:
