@@ -83,7 +83,10 @@ class ExecuTorchRunner:
         if portable_lib()._threadpool_get_thread_count() != self.threads:  # another runner resized the pool
             with captured_native_stderr(self.log):
                 set_threads(self.threads)
-        outs = self.module.forward(tensors)
+        try:
+            outs = self.module.forward(tensors)
+        except RuntimeError as exc:  # the runtime's error code (its own log, on stderr, names the kernel)
+            raise EdgekitError(f"ExecuTorch failed to run {self.path.name}: {str(exc).strip()[:160]}") from None
         return [o.numpy().copy() for o in outs]
 
     def write_etdump(self, path) -> None:

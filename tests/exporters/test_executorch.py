@@ -55,6 +55,9 @@ def test_runner_threads_and_inspect_and_profile(m0_pte):
 
 
 @pytest.mark.slow  # PT2E calibration + INT8 lowering + 449 runs: several minutes
+@pytest.mark.xfail(strict=True, reason="issue 12 open: the INT8 M0 program lowers to 5 delegate calls with 16 "
+                   "slice_copy outside, and XNNPACK fails at init (Failed to create squeeze node, "
+                   "xnn_status_invalid_parameter), executorch 1.5.1")
 def test_int8_digits_within_half_a_point(digits_fixture, tmp_path):
     from edgekit.analysis.census_executorch import census
     from edgekit.analysis.accuracy import topk_accuracy
