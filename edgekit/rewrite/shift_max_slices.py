@@ -49,13 +49,15 @@ class SlicedShiftMax(nn.Module):
                 conv.weight.copy_(conv2.weight[i * c:(i + 1) * c])
                 conv.bias.copy_(conv2.bias[i * c:(i + 1) * c])
                 self.slot_convs.append(conv)
-        self.register_buffer("slot_lo", inner.lo.clone().view(n, 1, c, 1, 1), persistent=False)
+        for i in range(n):  # one constant each: indexing a stacked buffer exports as select_copy (not delegated)
+            self.register_buffer(f"slot_lo{i}", inner.lo[:, i * c:(i + 1) * c].clone(), persistent=False)
 
     def coefficients(self, x) -> list:
         """The coefficient slots, each pool → conv1 → ReLU → its own 1x1 conv → clip(0, width) + lo."""
         m = self.inner
         h = torch.relu(m.conv1(global_pool(x)))
-        return [torch.clamp(conv(h), 0.0, m.clip_max) + self.slot_lo[i] for i, conv in enumerate(self.slot_convs)]
+        return [torch.clamp(conv(h), 0.0, m.clip_max) + getattr(self, f"slot_lo{i}")
+                for i, conv in enumerate(self.slot_convs)]
 
     def forward(self, x):
         m, c = self.inner, self.inner.channels
