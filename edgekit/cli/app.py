@@ -138,8 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with _quiet_libraries():
             rc = app(args=argv, prog_name="edgekit", standalone_mode=False)
-        if isinstance(rc, int) and rc:
-            sys.exit(rc)
+        sys.exit(rc if isinstance(rc, int) else 0)  # as click's standalone mode ends
     except click_exc.NoArgsIsHelpError as exc:  # `edgekit` or `edgekit export` alone: the help
         typer.echo(exc.ctx.get_help())
         sys.exit(2)

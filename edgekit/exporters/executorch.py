@@ -69,6 +69,10 @@ class ExecuTorchExporter:
     # fp16: a half model lowers, but the program fails at run time (Method forward: error 0x12,
     # InvalidArgument) with executorch 1.5.1 here, so it is refused rather than written.
     precisions = ("fp32", "int8")
+    # `--target all` takes ExecuTorch only in FP32: its INT8 M0 program fails at XNNPACK init
+    # (issue 12), and programs take NCHW float input.
+    all_precisions = ("fp32",)
+    nchw_only = True
 
     def convert(self, model, example, out_paths: list[Path], options: ExportOptions) -> dict:
         if options.precision not in self.precisions:

@@ -248,8 +248,12 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
             raise EdgekitError(f"--compat {compat} is about {compat_format(compat)} files; this export makes "
                                f"{', '.join(targets)}")
     exporters = {t: get_exporter(t) for t in targets}  # fail fast on a target this build lacks
-    if target == "all":  # every target that has this precision (executorch has no fp16 path)
-        targets = [t for t in targets if precision in getattr(exporters[t], "precisions", PRECISIONS)]
+    if target == "all":  # every target that joins `all` with these options (executorch: FP32, NCHW only)
+        def joins(e) -> bool:
+            return (precision in getattr(e, "all_precisions", getattr(e, "precisions", PRECISIONS))
+                    and not (nhwc and getattr(e, "nchw_only", False)))
+
+        targets = [t for t in targets if joins(exporters[t])]
         exporters = {t: exporters[t] for t in targets}
     for t, e in exporters.items():
         supported = getattr(e, "precisions", None)

@@ -52,14 +52,14 @@ def test_export_json_then_refuse_then_force(weights, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "onnx fp32  m0.onnx" in r.stdout and "parity" in r.stdout and "MAdds" in r.stdout
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["m0.onnx", "m0.onnx.edgekit.json",
-                                                                   "m0.onnx.report.md"]
+                                                                   "m0.onnx.edgekit.ref.npz", "m0.onnx.report.md"]
 
 
 @pytest.mark.parametrize("args, message", [
     (["--fp16", "--int8"], "error: --fp16 and --int8 exclude each other; pick one"),
-    (["--target", "onx"], "error: unknown target 'onx' (did you mean: onnx?); choose from onnx, tflite, openvino, all"),
+    (["--target", "onx"], "error: unknown target 'onx' (did you mean: onnx?); choose from onnx, tflite, openvino, executorch, all"),
     (["--calib-size", "8"], "error: --calib-size only applies with --int8"),
-    (["--opset", "16"], "error: --opset 16 is too old: edgekit exports opset 17 or newer"),
+    (["--opset", "16"], "error: edgekit export: Invalid value for '--opset': Input should be greater than or equal to 17 (see edgekit export --help)"),
     (["-o", "m0.txt"], "error: -o m0.txt: expected a directory or a .onnx file"),
 ])
 def test_user_mistakes_are_one_line(args, message, tmp_path):

@@ -164,7 +164,8 @@ def test_missing_and_unknown_files(tmp_path):
 # --------------------------------------------------------------------------- the device script
 
 ALLOWED_IMPORTS = {"__future__", "argparse", "json", "math", "os", "platform", "sys", "time", "resource",
-                   "importlib", "numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "openvino"}
+                   "importlib", "numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "openvino",
+                   "executorch", "torch"}  # the last two only inside the .pte loader: ExecuTorch's runtime links libtorch
 
 
 def test_device_bench_imports_only_stdlib_numpy_and_runtimes():
