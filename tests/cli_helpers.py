@@ -5,7 +5,19 @@ Importable from any test as `from cli_helpers import ...` (tests/ is on sys.path
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from edgekit.cli.app import main
+
+CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+
+
+def run_cli(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """`python -m edgekit *args` in a real process: exit code and stderr as a shell sees them."""
+    return subprocess.run([sys.executable, "-m", "edgekit", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=CLI_ENV if env is None else env)
 
 
 def run_in_process(capsys, *argv) -> tuple[int, str, str]:

@@ -64,3 +64,10 @@ def make_tflite(path, channels: int = 8, size: int = 16) -> Path:
                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(channels, 10)).eval()
     litert_torch.convert(net, (torch.randn(1, 3, size, size),)).export(str(path))
     return Path(path)
+
+
+def onnx_and_ir(directory) -> dict:
+    """{"onnx": tiny.onnx, "xml": its OpenVINO IR, "dir": directory}: the files CLI tests bench and inspect."""
+    d = Path(directory)
+    onnx_file = make_onnx(d / "tiny.onnx")
+    return {"onnx": onnx_file, "xml": make_openvino_ir(onnx_file, d / "tiny.xml"), "dir": d}

@@ -7,20 +7,15 @@ shell sees. Numeric options are refused before any work: exit 2, one `error:` li
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from cli_helpers import assert_user_error
+from cli_helpers import CLI_ENV, assert_user_error, run_cli
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-ENV.pop("EDGEKIT_DEBUG", None)
+ENV = {k: v for k, v in CLI_ENV.items() if k != "EDGEKIT_DEBUG"}  # the default run: chatter must stay hidden
 
 
-def edgekit(*args, cwd, env=ENV, timeout=600):
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env)
+def edgekit(*args, cwd):
+    return run_cli(*args, cwd=cwd, env=ENV, timeout=600)
 
 
 BAD_VALUES = ("0", "-3", "1000000", "abc", "2.5")

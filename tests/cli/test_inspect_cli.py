@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from edgekit.analysis.inspect import inspect_file
 from edgekit.artifact import sidecar_path
 from edgekit.errors import EdgekitError
-from tiny_models import make_onnx, make_openvino_ir, make_tflite, tiny_madds
-
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-
+from cli_helpers import run_cli
+from tiny_models import make_tflite, onnx_and_ir, tiny_madds
 
 def edgekit(*args):
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, timeout=300,
-                          env=ENV)
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("inspect")
-    onnx_file = make_onnx(d / "tiny.onnx")
-    return {"onnx": onnx_file, "xml": make_openvino_ir(onnx_file, d / "tiny.xml"), "dir": d}
+    return onnx_and_ir(tmp_path_factory.mktemp("inspect"))
 
 
 def test_onnx_json(files):

@@ -4,7 +4,6 @@ threads than cores, the runtime settings each runner states, the budget key and 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,23 +14,17 @@ from edgekit.errors import EdgekitError
 from edgekit.runtimes import device_bench as db
 from edgekit.runtimes.bench import benchmark_files, parse_threads
 
-from cli_helpers import assert_user_error
-from tiny_models import make_onnx, make_openvino_ir
+from cli_helpers import CLI_ENV, assert_user_error, run_cli
+from tiny_models import onnx_and_ir
 
 CORES = db.available_cpus()
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-
-
 def edgekit(*args):
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, timeout=300,
-                          env=ENV)
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("threads")
-    onnx_file = make_onnx(d / "tiny.onnx")
-    return {"onnx": onnx_file, "xml": make_openvino_ir(onnx_file, d / "tiny.xml"), "dir": d}
+    return onnx_and_ir(tmp_path_factory.mktemp("threads"))
 
 
 @pytest.mark.parametrize("text, expected", [("2", [2]), (3, [3]), ("1,2,4", [1, 2, 4]), (" 4, 1 ,4", [4, 1]),
@@ -100,7 +93,7 @@ def test_more_threads_than_cores_is_flagged_in_json_and_warned(files):
 def test_device_script_takes_a_thread_list(files, tmp_path):
     proc = subprocess.run([sys.executable, str(Path(db.__file__)), str(files["onnx"]), "--threads", "1,2",
                            "--runs", "6", "--warmup", "0", "--json"], capture_output=True, text=True, timeout=120,
-                          env=ENV)
+                          env=CLI_ENV)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     one, two = (json.loads(ln) for ln in lines)
