@@ -23,13 +23,17 @@ EXAMPLES = """Examples:
   edgekit bench m0.tflite --ssh pi@raspberrypi --ssh-key ~/.ssh/id_ed25519
 
   edgekit bench m0.tflite --adb
+
+  edgekit bench m0.pte --adb R58M1234ABC --threads 1,4 --executor-runner /data/local/tmp/executor_runner
+                                                   # .pte over adb: ExecuTorch's executor_runner (arm64-v8a,
+                                                   # XNNPACK, logging on), pushed there by you
 """
 
 RUNTIME_CHOICES = ("auto", "onnxruntime", "litert", "openvino")
 
 
 def bench_cmd(
-    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Model files (.onnx, .tflite, .xml)."),
+    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Model files (.onnx, .tflite, .xml, .pte)."),
     runtime: str = typer.Option("auto", "--runtime", "-r", help="auto (by extension) | onnxruntime | litert | openvino."),
     threads: str = typer.Option("1", "--threads", "-t", metavar="N[,N...]",
                                 help="Intra-op threads, or a comma list (1,2,4): one result per count, timed "
@@ -42,10 +46,16 @@ def bench_cmd(
     ssh_key: str = typer.Option(None, "--ssh-key", help="Private key for --ssh."),
     parity: bool = typer.Option(False, "--parity", help="With --ssh: also run the reference inputs stored at export "
                                 "on the device and compare with PyTorch (max |diff| x output scale, cosine, top-1)."),
-    adb: bool = typer.Option(False, "--adb", help="Benchmark on an Android device with TFLite's benchmark_model; "
+    adb: bool = typer.Option(False, "--adb", help="Benchmark on an Android device with each format's own runner: "
+                             ".tflite with TFLite's benchmark_model, .pte with ExecuTorch's executor_runner; "
                              "`--adb SERIAL` (or --serial) picks the device when several are attached."),
     serial: str = typer.Option(None, "--serial", help="adb device serial for --adb."),
-    benchmark_model: str = typer.Option(None, "--benchmark-model", help="Path of benchmark_model on the --adb device."),
+    benchmark_model: str = typer.Option(None, "--benchmark-model", help="Path of benchmark_model on the --adb device "
+                                        "(default: /data/local/tmp/benchmark_model)."),
+    executor_runner: str = typer.Option(None, "--executor-runner", metavar="PATH",
+                                        help="Path of ExecuTorch's executor_runner (or xnn_executor_runner) on the "
+                                             "--adb device, for .pte files (default: /data/local/tmp/executor_runner). "
+                                             "--threads sets its --cpu_threads; it has no time mode (no --seconds)."),
     output: Path = typer.Option(None, "--output", "-o", help="Also write the JSON results to this file."),
     force: bool = typer.Option(False, "--force", help="Overwrite --output if it exists."),
     json_out: bool = JsonOpt,
@@ -72,10 +82,13 @@ def bench_cmd(
         raise EdgekitError("--ssh-key needs --ssh")
     if parity and not ssh:
         raise EdgekitError("--parity needs --ssh (a local export's parity is in its sidecar: edgekit inspect FILE)")
-    if adb and runtime not in ("auto", "litert"):
-        raise EdgekitError(f"--adb runs TFLite's benchmark_model (LiteRT); --runtime {runtime} is not available there")
-    if (benchmark_model or serial) and not adb:
-        raise EdgekitError(f"{'--benchmark-model' if benchmark_model else '--serial'} needs --adb")
+    if adb and runtime != "auto" and not (runtime == "litert" and all(f.suffix.lower() == ".tflite" for f in files)):
+        raise EdgekitError(f"--adb picks the device's runner by file type (.tflite: benchmark_model, .pte: "
+                           f"executor_runner); --runtime {runtime} is not available there")
+    for flag, value in (("--benchmark-model", benchmark_model), ("--executor-runner", executor_runner),
+                        ("--serial", serial)):
+        if value and not adb:
+            raise EdgekitError(f"{flag} needs --adb")
     if output is not None:
         from edgekit.fileio import check_writable
 
@@ -91,9 +104,9 @@ def bench_cmd(
     if ssh:
         results = _remote("ssh", "bench_over_ssh", ssh, files, runtime, threads, warmup, n_runs, seconds, ssh_key,
                           parity=parity)
-    elif adb:  # benchmark_model takes one thread count per run
+    elif adb:  # benchmark_model and executor_runner take one thread count per run
         results = [r for n in threads for r in _remote("adb", "bench_over_adb", serial, files, n, warmup, n_runs,
-                                                      seconds, benchmark_model)]
+                                                      seconds, benchmark_model, executor_runner=executor_runner)]
     else:
         results = _local(files, runtime, threads, warmup, n_runs, seconds)
     _flag_threads(results)
@@ -114,11 +127,16 @@ def bench_cmd(
 
             for line in device_notes(results):
                 out.print(line, markup=False, highlight=False)
+        if adb:  # what the device's runner did not print or did not apply
+            for r in results:
+                for note in (r.get("latency_note"), r.get("threads_note")):
+                    if note:
+                        out.print(f"{r.get('name')}: {note}", markup=False, highlight=False)
         if output is not None:
             out.print(f"wrote {output}")
 
 
-MODEL_SUFFIXES = (".onnx", ".tflite", ".xml")
+MODEL_SUFFIXES = (".onnx", ".tflite", ".xml", ".pte")
 
 
 def _split_serial(files: list[Path], serial: str | None) -> tuple[list[Path], str | None]:
@@ -217,7 +235,7 @@ def results_table(results: list[dict]):
         if several:
             head.append(f"{s['median'] / best:.2f}" if best else "-")
         table.add_row(*head, _ms(s["p90"]),
-                      _ms(s["p99"]), _ms(s["min"]), f"{100 * s['cv']:.1f}", _ms(r.get("init_ms")),
+                      _ms(s["p99"]), _ms(s["min"]), "-" if s.get("cv") is None else f"{100 * s['cv']:.1f}", _ms(r.get("init_ms")),
                       "-" if mem is None else f"{mem:.1f}", human(r.get("madds")),
                       "-" if r.get("us_per_mmadd") is None else f"{r['us_per_mmadd']:.1f}",
                       "-" if ratio is None else f"{ratio:.2f}", human(r.get("size_bytes"), "B"))

@@ -50,9 +50,11 @@ Remote hooks (implemented in edgekit/runtimes/remote/ by their owner; same resul
       (a list: one result per thread count, device_bench.py --threads 1,2,4 on the device)
       target is "user@host[:port]"; the device runs device_bench.py (this package's copy).
   edgekit.runtimes.remote.adb.bench_over_adb(serial: str | None, files: list[Path], threads: int,
-      warmup: int, runs: int, seconds: float | None, benchmark_model: str | None) -> list[dict]
-      serial None = the only device attached; benchmark_model = path of TFLite's benchmark_model
-      on the device (None = the module's default).
+      warmup: int, runs: int, seconds: float | None, benchmark_model: str | None, *,
+      executor_runner: str | None) -> list[dict]
+      serial None = the only device attached; .tflite files run with TFLite's benchmark_model, .pte
+      files with ExecuTorch's executor_runner, each at a path on the device (None = the module's
+      default).
 Both raise EdgekitError for an unreachable device, failed auth or a runtime missing there.
 `add_artifact_metadata(result, path)` fills the artifact keys for a remote result from the
 local file and its sidecar.

@@ -84,7 +84,7 @@ def test_profile_cli(models):
     (["bench", "{onnx}", "--ssh-key", "k"], ["--ssh-key needs --ssh"]),
     (["bench", "{onnx}", "--serial", "abc"], ["--serial needs --adb"]),
     (["bench", "{onnx}", "--adb", "s1", "s2"], ["one adb serial at most"]),
-    (["bench", "{onnx}", "--adb", "--runtime", "openvino"], ["--adb runs TFLite"]),
+    (["bench", "{onnx}", "--adb", "--runtime", "openvino"], ["--adb picks the device's runner by file type"]),
     (["profile", "{dir}/notes.txt"], ["cannot tell the runtime"]),
     (["profile", "{dir}/missing.xml"], ["model file not found"]),
     (["inspect", "{dir}/notes.txt"], ["expected a .onnx, .tflite, .xml"]),

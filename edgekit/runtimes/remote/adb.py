@@ -1,4 +1,5 @@
-"""Benchmark .tflite files on an Android device with TFLite's own `benchmark_model` over ADB.
+"""Benchmark .tflite and .pte files on an Android device over ADB with each format's own runner:
+TFLite's `benchmark_model` for .tflite, ExecuTorch's `executor_runner` for .pte.
 
     adb [-s SERIAL] shell mktemp -d /data/local/tmp/edgekit.XXXXXX
     adb [-s SERIAL] push model.tflite DIR/model.tflite
@@ -14,6 +15,17 @@ schema. benchmark_model prints mean/std/min/max but (before recent builds) no pe
 
 The benchmark_model binary itself is the user's to push (TFLite publishes prebuilt ones per ABI):
     adb push benchmark_model /data/local/tmp/ && adb shell chmod +x /data/local/tmp/benchmark_model
+
+A .pte runs the same way with ExecuTorch's executor_runner (examples/portable/executor_runner; built
+with -DEXECUTORCH_BUILD_XNNPACK=ON it links XNNPACK, as the older xnn_executor_runner target did):
+    adb [-s SERIAL] shell 't=$(date ...); <executor_runner> --model_path=DIR/m.pte --num_executions=W+R
+                           --cpu_threads=N & p=$!; wait $p; echo edgekit-exit=$?;
+                           logcat -d -v threadtime -T "$t" --pid=$p -s ExecuTorch'
+Its log goes to stderr (the POSIX log sink) or, in the android-arm64-v8a preset's build, to logcat
+under the tag "ExecuTorch": edgekit reads both, logcat only for that process since its start. It
+has no warm-up flag, so the first W of the W+R timed executions are dropped (runners that print
+per-iteration times, ExecuTorch 1.3+) or counted in the mean (older runners print only the total;
+the result's latency_note says so). It has no time-based mode: --seconds is refused for .pte files.
 """
 
 from __future__ import annotations
@@ -28,14 +40,21 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.runtimes.remote.benchmark_model_parser import parse_benchmark_model
+from edgekit.runtimes.remote.executor_runner_parser import parse_executor_runner
 
 DEFAULT_BENCHMARK_MODEL = "/data/local/tmp/benchmark_model"
+DEFAULT_EXECUTOR_RUNNER = "/data/local/tmp/executor_runner"
+DEVICE_SUFFIXES = (".tflite", ".pte")
 DEVICE_TMP = "/data/local/tmp"
 _SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _MKTEMP_OUT = re.compile(r"/[A-Za-z0-9._/-]+")
 PUSH_HINT = ("push it with `adb push benchmark_model /data/local/tmp/ && adb shell chmod +x "
              "/data/local/tmp/benchmark_model` (prebuilt binaries per ABI are on the TFLite performance "
              "measurement page), or pass --benchmark-model PATH")
+RUNNER_HINT = ("build it for arm64-v8a with XNNPACK and logging (ExecuTorch's devtools/scripts/benchmark_android.sh "
+               "does: cmake --preset android-arm64-v8a -DEXECUTORCH_BUILD_EXECUTOR_RUNNER=ON "
+               "-DEXECUTORCH_ENABLE_LOGGING=ON), push it with `adb push executor_runner /data/local/tmp/ && adb shell "
+               "chmod +x /data/local/tmp/executor_runner`, or pass --executor-runner PATH")
 
 
 def adb_executable() -> str:
@@ -81,6 +100,23 @@ def benchmark_model_args(benchmark_model: str, graph: str, threads: int, warmup:
     return args
 
 
+def executor_runner_args(executor_runner: str, model: str, threads: int, warmup: int, runs: int) -> list[str]:
+    """executor_runner's arguments: every one of --num_executions is timed, so warm-up + runs of them
+    (the parser drops the first `warmup`). --cpu_threads sizes its thread pool (1 = no pool)."""
+    return [executor_runner, f"--model_path={model}", f"--num_executions={warmup + runs}", f"--cpu_threads={threads}"]
+
+
+def executor_runner_line(args: list[str]) -> str:
+    """The device shell line that runs executor_runner and then prints its logcat lines.
+
+    The runner logs to stderr or (Android log sink) to logcat; the script part is fixed text, and
+    every argument in it is quoted. logcat reads only this process's "ExecuTorch" lines since its
+    start (-T the device time before it ran, --pid its pid).
+    """
+    return ("t=$(date '+%m-%d %H:%M:%S.000'); " + shell_line(args) + " & p=$!; wait $p; echo edgekit-exit=$?; "
+            "logcat -d -v threadtime -T \"$t\" --pid=$p -s ExecuTorch 2>/dev/null")
+
+
 class _Device:
     def __init__(self, serial: str | None, timeout: float | None = None):
         self.serial = serial
@@ -121,23 +157,35 @@ class _Device:
 
 def bench_over_adb(serial: str | None, files: list[Path], threads: int = 1, warmup: int = 10, runs: int = 100,
                    seconds: float | None = None, benchmark_model: str | None = None, *,
-                   timeout: float | None = None) -> list[dict]:
-    """Benchmark each .tflite file on the device with benchmark_model (XNNPACK on).
+                   executor_runner: str | None = None, timeout: float | None = None) -> list[dict]:
+    """Benchmark each file on the device: .tflite with benchmark_model (XNNPACK on), .pte with
+    executor_runner.
 
     Returns one bench dict per file (edgekit.runtimes.bench schema; `where` "adb[:SERIAL]", `device`
-    {transport, serial, model, abi, android, benchmark_model, workdir}, plus `delegate` and, with
-    op profiling, `ops` from the tool's own output). EdgekitError, one line, for adb missing, no or
-    several devices, benchmark_model missing there, or a run that printed no timings.
+    {transport, serial, model, abi, android, benchmark_model, executor_runner, workdir}, plus
+    `delegate` and, with op profiling, `ops` from benchmark_model's own output). EdgekitError, one
+    line, for adb missing, no or several devices, a runner missing there, or a run that printed no
+    timings.
     """
-    benchmark_model = benchmark_model or DEFAULT_BENCHMARK_MODEL
     paths = [Path(f) for f in files]
     if not paths:
         raise EdgekitError("no model files given")
     for p in paths:
         if not p.is_file():
             raise EdgekitError(f"model file not found: {p}")
-        if p.suffix.lower() != ".tflite":
-            raise EdgekitError(f"--adb runs TFLite's benchmark_model, which takes .tflite files, not {p.name}")
+        if p.suffix.lower() not in DEVICE_SUFFIXES:
+            raise EdgekitError(f"--adb runs .tflite files with TFLite's benchmark_model and .pte files with ExecuTorch's "
+                               f"executor_runner, not {p.name}")
+    ptes = [p for p in paths if p.suffix.lower() == ".pte"]
+    tflites = [p for p in paths if p.suffix.lower() == ".tflite"]
+    if ptes and seconds is not None:
+        raise EdgekitError("executor_runner takes a count of executions, not a time: use --runs for .pte files on --adb")
+    if executor_runner and not ptes:
+        raise EdgekitError("--executor-runner runs .pte files, and none was given")
+    if benchmark_model and not tflites:
+        raise EdgekitError("--benchmark-model runs .tflite files, and none was given")
+    tools = {".tflite": (benchmark_model or DEFAULT_BENCHMARK_MODEL, "benchmark_model", PUSH_HINT),
+             ".pte": (executor_runner or DEFAULT_EXECUTOR_RUNNER, "executor_runner", RUNNER_HINT)}
     names = [device_name(p) for p in paths]
     if len(set(names)) != len(names):
         raise EdgekitError("two of the files have the same name on the device; benchmark them in separate runs")
@@ -145,17 +193,20 @@ def bench_over_adb(serial: str | None, files: list[Path], threads: int = 1, warm
 
     info = dev.shell("getprop ro.product.model; getprop ro.product.cpu.abi; getprop ro.build.version.release")
     model, abi, android = ((info.stdout or "").splitlines() + ["", "", ""])[:3]
-    check = dev.shell(f"test -x {shlex.quote(benchmark_model)} && echo edgekit-ok")
-    if "edgekit-ok" not in (check.stdout or ""):
-        raise EdgekitError(f"benchmark_model not found or not executable at {benchmark_model} on {dev.label}: "
-                           f"{PUSH_HINT}")
+    for suffix in sorted({p.suffix.lower() for p in paths}):
+        path, tool, hint = tools[suffix]
+        check = dev.shell(f"test -x {shlex.quote(path)} && echo edgekit-ok")
+        if "edgekit-ok" not in (check.stdout or ""):
+            raise EdgekitError(f"{tool} not found or not executable at {path} on {dev.label}: {hint}")
     made = dev.shell(f"mktemp -d {shlex.quote(DEVICE_TMP + '/edgekit.XXXXXX')}")
     workdir = (made.stdout or "").strip()
     if made.returncode != 0 or not _MKTEMP_OUT.fullmatch(workdir):
         raise EdgekitError(f"cannot make a temporary directory in {DEVICE_TMP} on {dev.label}: "
                            f"{((made.stdout or '') + (made.stderr or '')).strip()[:120]}")
     device = {"transport": "adb", "serial": serial, "model": model.strip() or None, "abi": abi.strip() or None,
-              "android": android.strip() or None, "benchmark_model": benchmark_model, "workdir": workdir}
+              "android": android.strip() or None,
+              "benchmark_model": tools[".tflite"][0] if tflites else None,
+              "executor_runner": tools[".pte"][0] if ptes else None, "workdir": workdir}
     results = []
     try:
         for local, name in zip(paths, names):
@@ -163,10 +214,15 @@ def bench_over_adb(serial: str | None, files: list[Path], threads: int = 1, warm
             pushed = dev.run(["push", str(local), remote])
             if pushed.returncode != 0:
                 raise EdgekitError(f"adb push {local.name} failed: {(pushed.stderr or pushed.stdout).strip()[:200]}")
-            args = benchmark_model_args(benchmark_model, remote, threads, warmup, runs, seconds)
-            out = dev.shell(shell_line(args), merge=True).stdout or ""
             try:
-                parsed = parse_benchmark_model(out)
+                if local.suffix.lower() == ".pte":
+                    args = executor_runner_args(tools[".pte"][0], remote, threads, warmup, runs)
+                    out = dev.shell(executor_runner_line(args), merge=True).stdout or ""
+                    parsed = parse_executor_runner(out, warmup=warmup)
+                else:
+                    args = benchmark_model_args(tools[".tflite"][0], remote, threads, warmup, runs, seconds)
+                    out = dev.shell(shell_line(args), merge=True).stdout or ""
+                    parsed = parse_benchmark_model(out)
             except EdgekitError as exc:
                 raise EdgekitError(f"on {dev.label}, {local.name}: {exc}") from None
             results.append(_result(parsed, local, serial, device, threads))
@@ -178,6 +234,7 @@ def bench_over_adb(serial: str | None, files: list[Path], threads: int = 1, warm
 
 
 def _result(parsed: dict, local: Path, serial: str | None, device: dict, threads: int) -> dict:
+    """The bench dict of one device run; a median the tool did not print is its mean, and says so."""
     from edgekit.runtimes.bench import add_artifact_metadata
 
     latency = dict(parsed["latency_ms"])
@@ -188,5 +245,8 @@ def _result(parsed: dict, local: Path, serial: str | None, device: dict, threads
                        "node": device["model"], "python": None, "cpu_count": None}}
     if latency.get("median") is None and latency.get("mean") is not None:
         latency["median"] = latency["mean"]
-        result["latency_note"] = "benchmark_model printed no percentiles: median is the mean"
+        result["latency_note"] = f"{parsed.get('tool', 'the tool')} printed no percentiles: median is the mean"
+    if parsed.get("tool") == "executor_runner" and parsed.get("threads") is None:
+        result["threads_note"] = ("executor_runner printed no 'Resetting threadpool' line: built without "
+                                  f"ET_USE_THREADPOOL, it did not apply --cpu_threads={threads}")
     return add_artifact_metadata(result, local)
