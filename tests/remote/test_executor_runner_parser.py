@@ -29,7 +29,7 @@ def failure(name: str) -> str:
 def test_every_sample_is_listed_with_its_source():
     sources = (DATA / "SOURCES.md").read_text()
     samples = sorted(p.name for p in DATA.glob("*.txt"))
-    assert len(samples) == 5
+    assert len(samples) == 6
     for name in samples:
         line = next(l for l in sources.splitlines() if f"`{name}`" in l)
         assert "https://github.com/" in line
@@ -116,3 +116,23 @@ def test_android_runner_built_without_logging_is_one_line():
     assert failure("android_z3q_xnn_runner_no_logging_head.txt") == (
         "executor_runner printed only its outputs, no log lines and so no timings: it was built without logging "
         "(Release builds turn it off); rebuild it with -DEXECUTORCH_ENABLE_LOGGING=ON")
+
+
+def test_missing_operator_is_one_line_with_what_to_do():
+    assert failure("missing_operator_scatter.txt") == (
+        "executor_runner failed: Missing operator: [16] aten::scatter.src_out; the runner was built without that "
+        "kernel: build it with the kernel libraries the model needs (e.g. -DEXECUTORCH_BUILD_KERNELS_OPTIMIZED=ON) "
+        "or export the op into the delegate")
+
+
+def test_the_runners_abort_line_is_kept_with_the_cause():
+    # executor_runner then aborts with ET_CHECK_MSG (runtime/platform/assert.h: "In function %s(),
+    # assert failed (%s): " + executor_runner.cpp's "Loading of method %s failed with status 0x%x");
+    # 0x14 is Error::OperatorMissing (runtime/core/error.h). Appended in the sink's format.
+    text = (DATA / "missing_operator_scatter.txt").read_text() + (
+        "F 00:00:25.935790 executorch:executor_runner.cpp:152] In function main(), assert failed (method.ok()): "
+        "Loading of method forward failed with status 0x14\n")
+    with pytest.raises(EdgekitError) as err:
+        parse_executor_runner(text)
+    assert str(err.value).startswith("executor_runner failed: Missing operator: [16] aten::scatter.src_out "
+                                     "(Loading of method forward failed with status 0x14); the runner was built")

@@ -71,7 +71,13 @@ def _failure(text: str, logs: list[tuple[str, str]]) -> str:
         detail = cause or fatal or errors[0]
         if cause and fatal and cause != fatal:
             detail = f"{cause} ({fatal.split('): ', 1)[-1]})"
-        return f"executor_runner failed: {detail[:240]}"
+        hint = ""
+        if "Missing operator" in detail or "kernel '" in detail:
+            hint = ("; the runner was built without that kernel: build it with the kernel libraries the model needs "
+                    "(e.g. -DEXECUTORCH_BUILD_KERNELS_OPTIMIZED=ON) or export the op into the delegate")
+        elif "is not registered" in detail:
+            hint = "; the runner was built without that backend: build it with -DEXECUTORCH_BUILD_XNNPACK=ON"
+        return f"executor_runner failed: {detail[:200]}{hint}"
     if any(_OLD_SUCCESS.search(msg) for _, msg in logs):
         return ("this executor_runner prints no timings (ExecuTorch before 0.6 says only 'Model executed "
                 "successfully.'): build executor_runner from ExecuTorch 0.6 or later")
