@@ -235,7 +235,8 @@ def results_table(results: list[dict]):
         if several:
             head.append(f"{s['median'] / best:.2f}" if best else "-")
         table.add_row(*head, _ms(s["p90"]),
-                      _ms(s["p99"]), _ms(s["min"]), "-" if s.get("cv") is None else f"{100 * s['cv']:.1f}", _ms(r.get("init_ms")),
+                      _ms(s["p99"]), _ms(s["min"]), "-" if s.get("cv") is None else f"{100 * s['cv']:.1f}",
+                      _ms(r.get("init_ms")),
                       "-" if mem is None else f"{mem:.1f}", human(r.get("madds")),
                       "-" if r.get("us_per_mmadd") is None else f"{r['us_per_mmadd']:.1f}",
                       "-" if ratio is None else f"{ratio:.2f}", human(r.get("size_bytes"), "B"))

@@ -86,7 +86,8 @@ def test_only_tflite_and_pte_files(tmp_path):
 
 
 def test_executor_runner_args():
-    assert adb.executor_runner_args("/data/local/tmp/executor_runner", "/data/local/tmp/edgekit.x/m.pte", 4, 10, 100) == [
+    runner, model = "/data/local/tmp/executor_runner", "/data/local/tmp/edgekit.x/m.pte"
+    assert adb.executor_runner_args(runner, model, 4, 10, 100) == [
         "/data/local/tmp/executor_runner", "--model_path=/data/local/tmp/edgekit.x/m.pte", "--num_executions=110",
         "--cpu_threads=4"]
     assert adb.executor_runner_args("r", "m.pte", 1, 0, 5)[2:] == ["--num_executions=5", "--cpu_threads=1"]
@@ -113,7 +114,7 @@ def test_executor_runner_line_survives_a_real_posix_shell(tmp_path):
     out = subprocess.run(["sh", "-c", adb.executor_runner_line(args)], capture_output=True, text=True, cwd=tmp_path,
                          env=env, check=True).stdout.splitlines()
     assert [l[4:] for l in out if l.startswith("arg:")] == args[1:]
-    assert "edgekit-exit=0" in out
+    assert "edgekit-exit=0" in out and adb.runner_exit("\n".join(out)) == ""
     logcat = [l[7:] for l in out if l.startswith("logcat:")]
     assert logcat[:4] == ["-d", "-v", "threadtime", "-T"]
     assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d:\d\d\.000", logcat[4])  # the device time before the run
@@ -130,6 +131,7 @@ def test_executor_runner_line_carries_real_output_and_exit_code(tmp_path):
     proc = subprocess.run(["sh", "-c", line], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           cwd=tmp_path, env=env)
     assert "edgekit-exit=134" in proc.stdout.splitlines()
+    assert adb.runner_exit(proc.stdout) == " (exit 134, signal 6)"  # SIGABRT
     parsed = parse_executor_runner(proc.stdout)
     assert (parsed["total_ms"], parsed["threads"], parsed["model"]) == (2.904883, 1, "model/linear_model_f32.pte")
 

@@ -117,6 +117,15 @@ def executor_runner_line(args: list[str]) -> str:
             "logcat -d -v threadtime -T \"$t\" --pid=$p -s ExecuTorch 2>/dev/null")
 
 
+def runner_exit(out: str) -> str:
+    """' (exit N[, signal S])' for a runner that did not exit 0, from executor_runner_line's marker."""
+    m = re.search(r"^edgekit-exit=(\d+)\s*$", out, re.M)
+    if not m or m.group(1) == "0":
+        return ""
+    code = int(m.group(1))
+    return f" (exit {code}{f', signal {code - 128}' if 128 < code < 160 else ''})"
+
+
 class _Device:
     def __init__(self, serial: str | None, timeout: float | None = None):
         self.serial = serial
@@ -174,12 +183,13 @@ def bench_over_adb(serial: str | None, files: list[Path], threads: int = 1, warm
         if not p.is_file():
             raise EdgekitError(f"model file not found: {p}")
         if p.suffix.lower() not in DEVICE_SUFFIXES:
-            raise EdgekitError(f"--adb runs .tflite files with TFLite's benchmark_model and .pte files with ExecuTorch's "
-                               f"executor_runner, not {p.name}")
+            raise EdgekitError(f"--adb runs .tflite files with TFLite's benchmark_model and .pte files with "
+                               f"ExecuTorch's executor_runner, not {p.name}")
     ptes = [p for p in paths if p.suffix.lower() == ".pte"]
     tflites = [p for p in paths if p.suffix.lower() == ".tflite"]
     if ptes and seconds is not None:
-        raise EdgekitError("executor_runner takes a count of executions, not a time: use --runs for .pte files on --adb")
+        raise EdgekitError("executor_runner takes a count of executions, not a time: use --runs for .pte files "
+                           "on --adb")
     if executor_runner and not ptes:
         raise EdgekitError("--executor-runner runs .pte files, and none was given")
     if benchmark_model and not tflites:
@@ -218,7 +228,10 @@ def bench_over_adb(serial: str | None, files: list[Path], threads: int = 1, warm
                 if local.suffix.lower() == ".pte":
                     args = executor_runner_args(tools[".pte"][0], remote, threads, warmup, runs)
                     out = dev.shell(executor_runner_line(args), merge=True).stdout or ""
-                    parsed = parse_executor_runner(out, warmup=warmup)
+                    try:
+                        parsed = parse_executor_runner(out, warmup=warmup)
+                    except EdgekitError as exc:
+                        raise EdgekitError(f"{exc}{runner_exit(out)}") from None
                 else:
                     args = benchmark_model_args(tools[".tflite"][0], remote, threads, warmup, runs, seconds)
                     out = dev.shell(shell_line(args), merge=True).stdout or ""
