@@ -19,7 +19,7 @@ The benchmark_model binary itself is the user's to push (TFLite publishes prebui
 A .pte runs the same way with ExecuTorch's executor_runner (examples/portable/executor_runner; built
 with -DEXECUTORCH_BUILD_XNNPACK=ON it links XNNPACK, as the older xnn_executor_runner target did):
     adb [-s SERIAL] shell 't=$(date ...); <executor_runner> --model_path=DIR/m.pte --num_executions=W+R
-                           --cpu_threads=N & p=$!; wait $p; echo edgekit-exit=$?;
+                           --cpu_threads=N & p=$!; wait $p; echo edgekit-exit=$?; sleep 1;
                            logcat -d -v threadtime -T "$t" --pid=$p -s ExecuTorch'
 Its log goes to stderr (the POSIX log sink) or, in the android-arm64-v8a preset's build, to logcat
 under the tag "ExecuTorch": edgekit reads both, logcat only for that process since its start. It
@@ -111,10 +111,11 @@ def executor_runner_line(args: list[str]) -> str:
 
     The runner logs to stderr or (Android log sink) to logcat; the script part is fixed text, and
     every argument in it is quoted. logcat reads only this process's "ExecuTorch" lines since its
-    start (-T the device time before it ran, --pid its pid).
+    start (-T the device time before it ran, --pid its pid), a second after it ended: log writes
+    reach logd over a socket, so the last lines (the timing line) may not be stored at exit.
     """
     return ("t=$(date '+%m-%d %H:%M:%S.000'); " + shell_line(args) + " & p=$!; wait $p; echo edgekit-exit=$?; "
-            "logcat -d -v threadtime -T \"$t\" --pid=$p -s ExecuTorch 2>/dev/null")
+            "sleep 1; logcat -d -v threadtime -T \"$t\" --pid=$p -s ExecuTorch 2>/dev/null")
 
 
 def runner_exit(out: str) -> str:
