@@ -136,3 +136,12 @@ def test_the_runners_abort_line_is_kept_with_the_cause():
         parse_executor_runner(text)
     assert str(err.value).startswith("executor_runner failed: Missing operator: [16] aten::scatter.src_out "
                                      "(Loading of method forward failed with status 0x14); the runner was built")
+
+
+def test_a_runner_without_the_flags_is_one_line():
+    # A runner from before ExecuTorch 0.6 defines only --model_path; gflags (gflags.cc: kError +
+    # "unknown command line flag '" + key + "'") refuses the first flag it does not know.
+    with pytest.raises(EdgekitError) as err:
+        parse_executor_runner("ERROR: unknown command line flag 'num_executions'\n")
+    assert str(err.value) == ("this executor_runner has no --num_executions flag (ExecuTorch before 0.6): build "
+                              "executor_runner from ExecuTorch 0.6 or later")
