@@ -73,9 +73,14 @@ def inspect_cmd(
 
 def compat_line(need: dict) -> str:
     """'tflite-runtime >= 2.9.0 (CONV_2D v6) ...' from analysis.runtime_compat's requirements."""
+    from edgekit.analysis.runtime_compat import AI_EDGE_LITERT_OLDEST
+
     if need["format"] == "tflite":
         text = (f"tflite-runtime / TF Lite >= {need['min_tflite_runtime'] or '?'} "
-                f"({', '.join(need['min_because']) or 'no op in the table'}); any ai-edge-litert")
+                f"({', '.join(need['min_because']) or 'no op in the table'}); "
+                f"ai-edge-litert >= {need.get('min_ai_edge_litert') or '?'}")
+        if need.get("min_ai_edge_litert_because") and need.get("min_ai_edge_litert") != AI_EDGE_LITERT_OLDEST:
+            text += f" ({', '.join(need['min_ai_edge_litert_because'])})"
         if need.get("unknown_op_versions"):
             text += f"; not in the table: {', '.join(need['unknown_op_versions'])}"
         if need.get("converter_min_runtime_version"):

@@ -86,9 +86,26 @@ def test_fp16_weights_float32_io(m0, fp32, tmp_path):
     assert info["onnx"]["fp16"].startswith("onnxruntime")
 
 
+def test_oldest_onnxruntime_from_the_compatibility_table(fp32):
+    """The default export (opset 18, IR 10) needs onnxruntime 1.18: IR 10 is read from 1.18 on (onnxruntime's
+    compatibility page; opset 18 alone would be 1.14). --compat below that is one line naming both."""
+    from edgekit.analysis.runtime_compat import check_compat, runtime_requirements
+
+    need = runtime_requirements(fp32[0])
+    assert (need["ir_version"], need["opsets"], need["min_onnxruntime"]) == (10, {"ai.onnx": 18}, "1.18")
+    assert check_compat(fp32[0], "onnxruntime==1.18")["min_onnxruntime"] == "1.18"
+    with pytest.raises(EdgekitError, match=r"^m0.onnx \(opset 18, IR 10\) needs onnxruntime 1.18, not 1.17: "):
+        check_compat(fp32[0], "onnxruntime==1.17")
+
+
 def test_nhwc_input_and_opset17(m0, tmp_path):
+    from edgekit.analysis.runtime_compat import runtime_requirements
+
     _, proto = _export(m0, tmp_path / "m0-nhwc.onnx", nhwc=True, opset=17)
     assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    # TorchScript writes opset 17 as IR 8: both implemented from onnxruntime 1.12 on (the compatibility page)
+    need = runtime_requirements(tmp_path / "m0-nhwc.onnx")
+    assert (need["ir_version"], need["min_onnxruntime"]) == (8, "1.12")
     runner = open_runner(tmp_path / "m0-nhwc.onnx")
     assert runner.inputs()[0].shape == (1, SIZE, SIZE, 3)
     p = measure_parity(m0, runner, (3, SIZE, SIZE), n=4)

@@ -42,10 +42,27 @@ def test_compat_tflite_runtime_2_14_holds_for_the_files_it_loads(digits_tflite):
     for precision, f in digits_tflite.items():
         need = check_compat(f, "tflite-runtime==2.14")
         assert need["min_tflite_runtime"] == "2.9.0" and need["min_because"] == ["CONV_2D v6"], precision
+        assert need["unknown_op_versions"] == [], precision
         if precision == "fp32":  # the converter's own answer agrees (the quantizers may not rewrite it)
             assert need["converter_min_runtime_version"] == need["min_tflite_runtime"]
         with pytest.raises(EdgekitError, match=r"cannot be loaded by tflite-runtime 2.8: CONV_2D v6 needs 2.9.0$"):
             check_compat(f, "tflite-runtime==2.8")
+
+
+def test_compat_ai_edge_litert(digits_tflite):
+    """ai-edge-litert: every op version of these exports is in the runtime_version.cc of LiteRT's first release
+    carrying one (1.1.0), so 1.1.0 on loads them (the matrix runs them on 2.3.0); 1.0.x is below the table
+    (built from a TensorFlow commit whose TF Lite version its wheel does not state): refused, not guessed."""
+    from edgekit.analysis.runtime_compat import check_compat
+    from edgekit.errors import EdgekitError
+
+    for precision, f in digits_tflite.items():
+        need = check_compat(f, "ai-edge-litert==1.1.0")
+        assert need["min_ai_edge_litert"] == "1.1.0", precision
+        assert check_compat(f, "ai-edge-litert==2.3")["min_ai_edge_litert"] == "1.1.0"
+        with pytest.raises(EdgekitError, match=r"^cannot tell whether ai-edge-litert 1.0.1 loads .*the table starts "
+                                               r"at 1.1.0"):
+            check_compat(f, "ai-edge-litert==1.0.1")
 
 
 def test_inspect_states_runtime_minimums(tiny_onnx, digits_tflite):
@@ -59,9 +76,13 @@ def test_inspect_states_runtime_minimums(tiny_onnx, digits_tflite):
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)["runtime_compat"]
 
-    onnx_need = inspect(tiny_onnx)  # IR 8, opset 17
-    assert (onnx_need["ir_version"], onnx_need["opsets"], onnx_need["min_onnxruntime"]) == (8, {"ai.onnx": 17}, "1.13")
-    assert inspect(digits_tflite["fp32"])["min_tflite_runtime"] == "2.9.0"
+    onnx_need = inspect(tiny_onnx)  # IR 8, opset 17: onnxruntime 1.12 implements both (compatibility page)
+    assert (onnx_need["ir_version"], onnx_need["opsets"], onnx_need["min_onnxruntime"]) == (8, {"ai.onnx": 17}, "1.12")
+    tfl = inspect(digits_tflite["fp32"])
+    assert (tfl["min_tflite_runtime"], tfl["min_ai_edge_litert"]) == ("2.9.0", "1.1.0")
+    proc = subprocess.run([sys.executable, "-m", "edgekit", "inspect", str(digits_tflite["int8"])],
+                          capture_output=True, text=True, timeout=300)
+    assert "tflite-runtime / TF Lite >= 2.9.0 (CONV_2D v6); ai-edge-litert >= 1.1.0;" in proc.stdout
 
 
 def test_export_compat_for_another_format_is_one_line(tmp_path):
@@ -74,3 +95,24 @@ def test_export_compat_for_another_format_is_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "error: --compat tflite-runtime==2.14 is about tflite files; this export makes onnx"]
     assert not any(tmp_path.iterdir())
+
+
+def test_export_compat_ai_edge_litert(tmp_path):
+    """--compat ai-edge-litert==X works like --compat tflite-runtime==2.14: checked on the converted file
+    (written when it holds); a release below the table is refused in one line before any work."""
+    import subprocess
+    import sys
+
+    from edgekit.exporters import pipeline
+
+    r = pipeline.export_model("micronet-m0", "tflite", input_size=32, out=tmp_path / "ok", n_parity=2,
+                              compat="ai-edge-litert==1.1.0")
+    assert r.file.exists() and r.file.suffix == ".tflite"
+    proc = subprocess.run([sys.executable, "-m", "edgekit", "export", "micronet-m0", "--target", "tflite", "--compat",
+                           "ai-edge-litert==1.0.1", "-o", str(tmp_path / "old")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: cannot tell whether ai-edge-litert 1.0.1 loads a file: the table starts at 1.1.0 (the first release "
+        "carrying its own runtime_version.cc); ask for >= 1.1.0 or --compat tflite-runtime==VERSION"]
+    assert not (tmp_path / "old").exists() or not any((tmp_path / "old").iterdir())
