@@ -82,14 +82,25 @@ def digits_top1(device, runtime: str, file, test_npz) -> dict:
     return {"top1": topk_accuracy(logits, data.labels).top1, "version": report["runtime_version"], "n": len(feeds)}
 
 
+HEADER = ["| model | precision | aarch64 runtime | loads | runs | max diff x scale | cosine | top-1 agree |",
+          "|---|---|---|---|---|---:|---:|---:|"]
+
+
 def _fmt(cell: dict) -> str:
+    head = f"| {cell['model']} | {cell['precision']} |"
     if not cell.get("loads"):
-        return f"| {cell['model']} | {cell['precision']} | {cell['runtime']} | - | no: {cell.get('error', '?')[:90]} | | | |"
+        error = " ".join(cell.get("error", "?").split()).replace("|", "/")
+        return f"{head} {cell['runtime']} | no | - | {error[:160]} | | |"
     p = cell["parity"]
     bound = p.get("tolerance")
     verdict = "" if bound is None else (" ok" if p["ok"] else " EXCEEDS")
-    return (f"| {cell['model']} | {cell['precision']} | {cell['runtime']} {cell['version']} | yes | yes | "
+    return (f"{head} {cell['runtime']} {cell['version']} | yes | yes | "
             f"{p['rel_max_abs_diff']:.1e}{verdict} | {p['cosine']:.6f} | {100 * p['top1_agreement']:.0f}% |")
+
+
+def _export_failed(model, precision, runtime, exc) -> str:
+    error = " ".join(str(exc).split()).replace("|", "/")
+    return f"| {model} | {precision} | {runtime} | - | - | export failed: {error[:160]} | | |"
 
 
 def main(argv=None) -> int:
@@ -107,8 +118,20 @@ def main(argv=None) -> int:
     device = open_device(args.cache)
     runtimes = args.runtimes.split(",") if args.runtimes else list(device.runtimes)
     t0 = time.perf_counter()
-    lines = ["| model | precision | aarch64 runtime | loads | runs | max diff x scale | cosine | top-1 agree |",
-             "|---|---|---|---|---|---:|---:|---:|"]
+    size = f"{args.input_size}x{args.input_size}" if args.input_size else "each model's card input (224x224)"
+    lines = [f"Input: {size}; runtimes: {', '.join(runtimes)}.", ""] + HEADER
+    out = Path(args.output) if args.output else None
+
+    def emit(line: str) -> None:  # each row reaches the output file as it is measured: a long run can be cut short
+        print(line, flush=True)
+        lines.append(line)
+        if out is not None:
+            out.write_text("\n".join(lines) + "\n")
+
+    if out is not None:
+        out.write_text("\n".join(lines) + "\n")
+    from edgekit.errors import EdgekitError
+
     with tempfile.TemporaryDirectory(prefix="arm-matrix-") as tmp:
         work = Path(tmp)
         for model in args.models.split(","):
@@ -117,11 +140,16 @@ def main(argv=None) -> int:
                 for rt in runtimes:
                     target = TARGET_OF[rt]
                     if target not in files:
-                        files[target] = export(model, precision, target, work / f"{model}-{precision}-{target}",
-                                               input_size=args.input_size)
-                    line = _fmt(row(device, rt, files[target]))
-                    print(line, flush=True)
-                    lines.append(line)
+                        try:
+                            files[target] = export(model, precision, target, work / f"{model}-{precision}-{target}",
+                                                   input_size=args.input_size)
+                        except Exception as exc:  # noqa: BLE001 - a file that cannot be made is a finding
+                            files[target] = exc if isinstance(exc, EdgekitError) else EdgekitError(
+                                f"{type(exc).__name__}: {exc}")
+                    if isinstance(files[target], Exception):
+                        emit(_export_failed(model, precision, rt, files[target]))
+                    else:
+                        emit(_fmt(row(device, rt, files[target])))
         if not args.no_digits:
             sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
             from train_digits_fixture import train
@@ -131,8 +159,9 @@ def main(argv=None) -> int:
             from edgekit.runtimes.base import open_runner
 
             d = train(work / "digits")
-            lines += ["", "| digits M0 (32x32, 449 held out) | x86 FP32 top-1 | aarch64 runtime | INT8 top-1 on ARM | "
-                      "FP32 top-1 on ARM |", "|---|---:|---|---:|---:|"]
+            for line in ["", "| digits M0 (32x32, 449 held out) | x86 FP32 top-1 | aarch64 runtime | "
+                         "INT8 top-1 on ARM | FP32 top-1 on ARM |", "|---|---:|---|---:|---:|"]:
+                emit(line)
             fp32 = {}
             for rt in runtimes:
                 target = TARGET_OF[rt]
@@ -152,11 +181,10 @@ def main(argv=None) -> int:
                 arm32 = digits_top1(device, rt, f32, d["test"])
                 line = (f"| micronet-m0 digits | {x86:.2f} | {rt} {arm8['version']} | {arm8['top1']:.2f} | "
                         f"{arm32['top1']:.2f} |")
-                print(line, flush=True)
-                lines.append(line)
+                emit(line)
     text = "\n".join(lines) + f"\n\n(emulated aarch64 under qemu-user; {time.perf_counter() - t0:.0f} s)\n"
-    if args.output:
-        Path(args.output).write_text(text)
+    if out is not None:
+        out.write_text(text)
     print(text)
     return 0
 
