@@ -132,6 +132,9 @@ def bench_cmd(
                 for note in (r.get("latency_note"), r.get("threads_note")):
                     if note:
                         out.print(f"{r.get('name')}: {note}", markup=False, highlight=False)
+        else:  # one line per distinct note (ExecuTorch's thread counts timed one after another)
+            for note in sorted({r["threads_note"] for r in results if r.get("threads_note")}):
+                out.print(f"note: {note}", markup=False, highlight=False)
         if output is not None:
             out.print(f"wrote {output}")
 

@@ -220,9 +220,29 @@ def benchmark_files(paths, runtime: str = "auto", threads: int | list[int] | str
                 m.call()
             m.mem = m.memory.result()
             models.append(m)
-    for m, samples in zip(models, db.interleave([m.call for m in models], runs, seconds, progress)):
-        m.samples = samples
-    return db.thread_scaling([_result(m, runtime, warmup, seconds, len(models)) for m in models])
+    groups = [models]
+    if len(counts) > 1 and any(getattr(m.runner, "process_wide_threads", False) for m in models):
+        # ExecuTorch: one thread pool per process, and a runner whose pool was reset reloads its program
+        # (executorch_runner): interleaving counts would time reloads. One count at a time instead.
+        groups = [[m for m in models if m.runner.threads == n] for n in counts]
+    done = 0
+    for i, group in enumerate(groups):
+        if len(groups) > 1:
+            for m in group:  # the reload, if any, happens here, untimed
+                m.call()
+
+        def step(d, t, i=i, base=done):
+            if progress:
+                progress(d + base, runs * len(models)) if seconds is None else progress(d + i * seconds,
+                                                                                       seconds * len(groups))
+        for m, samples in zip(group, db.interleave([m.call for m in group], runs, seconds, step)):
+            m.samples, m.interleaved_with = samples, len(group)
+        done += runs * len(group)
+    results = [_result(m, runtime, warmup, seconds, m.interleaved_with) for m in models]
+    if len(groups) > 1:
+        for r in results:
+            r["threads_note"] = db.SEQUENTIAL_NOTE
+    return db.thread_scaling(results)
 
 
 def _result(m: _Timed, runtime: str, warmup: int, seconds, n_models: int) -> dict:

@@ -1,8 +1,13 @@
 """ExecuTorch runner: a .pte program on executorch's Python runtime (XNNPACK delegate, portable kernels).
 
 Threads: ExecuTorch has one process-wide threadpool (XNNPACK runs on it), sized to all cores by
-default; the runner resets it to `threads` (`_unsafe_reset_threadpool`) and re-applies that before
-each run, so two runners with different counts in one process each get theirs.
+default; the runner resets it to `threads` (`_unsafe_reset_threadpool`) before loading. A program's
+XNNPACK runtime keeps the pool it was loaded with, and a reset destroys that pool: running a program
+loaded before a reset is undefined (measured: "XNN Runtime invoke failed with code:
+xnn_status_invalid_state", then a segfault, with 1- and 2-thread programs interleaved in one process).
+So every reset bumps a generation count, and a runner whose program predates the current pool loads it
+again before running (`reloads` counts it). Runners of different counts in one process are therefore
+correct but pay a reload at each switch: time them one count at a time (`process_wide_threads`).
 The executorch pip wheel's Python bindings link libtorch (libtorch.so, libtorch_python.so) and
 import torch first: this runner therefore loads torch, unlike the other runners. Inputs and outputs
 cross as torch tensors that share memory with the numpy arrays.
@@ -30,10 +35,16 @@ def portable_lib():
     return lib
 
 
-def set_threads(n: int) -> None:
+_POOL = {"generation": 0}  # bumped at every reset of the process-wide pool
+
+
+def set_threads(n: int) -> int:
+    """Size the process-wide pool to `n` threads; returns the pool's generation (see module docstring)."""
     lib = portable_lib()
     if lib._threadpool_get_thread_count() != n:
         lib._unsafe_reset_threadpool(int(n))
+        _POOL["generation"] += 1
+    return _POOL["generation"]
 
 
 def _spec(name: str, info) -> TensorSpec:
@@ -42,6 +53,7 @@ def _spec(name: str, info) -> TensorSpec:
 
 class ExecuTorchRunner:
     runtime = "executorch"
+    process_wide_threads = True  # one pool per process: runners of other counts must not interleave
 
     def __init__(self, path, threads: int = 1, etdump: bool = False):
         if threads < 1:
@@ -53,17 +65,25 @@ class ExecuTorchRunner:
 
         self._torch = torch
         self.log: list[str] = []  # the runtime's own lines (cpuinfo probing, threadpool resets)
+        self.etdump = etdump
+        self.reloads = 0
         try:
-            with captured_native_stderr(self.log):
-                set_threads(threads)
-                self.module = lib._load_for_executorch(str(self.path), enable_etdump=etdump,
-                                                       debug_buffer_size=(1 << 24) if etdump else 0)
+            self._load()
             meta = self.module.method_meta("forward")
         except Exception as exc:  # the bindings raise RuntimeError with the runtime's error code
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise EdgekitError(f"ExecuTorch cannot load {self.path}: {first}") from None
         self._in = [_spec(f"input_{i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
         self._out = [_spec(f"output_{i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
+
+    def _load(self) -> None:
+        """(Re)load the program on a pool of `threads` threads."""
+        lib = portable_lib()
+        with captured_native_stderr(self.log):
+            self._generation = set_threads(self.threads)
+            self.module = None  # the old program goes before the new one is made
+            self.module = lib._load_for_executorch(str(self.path), enable_etdump=self.etdump,
+                                                   debug_buffer_size=(1 << 24) if self.etdump else 0)
 
     def inputs(self) -> list[TensorSpec]:
         return list(self._in)
@@ -80,9 +100,9 @@ class ExecuTorchRunner:
             if tuple(a.shape) != spec.shape:
                 raise EdgekitError(f"input {spec.name} of {self.path.name} has shape {spec.shape}, got {a.shape}")
             tensors.append(self._torch.from_numpy(a))
-        if portable_lib()._threadpool_get_thread_count() != self.threads:  # another runner resized the pool
-            with captured_native_stderr(self.log):
-                set_threads(self.threads)
+        if portable_lib()._threadpool_get_thread_count() != self.threads or self._generation != _POOL["generation"]:
+            self._load()  # another runner resized the pool: this program's XNNPACK runtime held the old one
+            self.reloads += 1
         try:
             outs = self.module.forward(tensors)
         except RuntimeError as exc:  # the runtime's error code (its own log, on stderr, names the kernel)
