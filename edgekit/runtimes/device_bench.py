@@ -482,6 +482,12 @@ def _load_executorch(path, threads):
     return dist_version("executorch"), specs, runner
 
 
+# One pool per process, and a reset destroys the pool the programs loaded before it run on (undefined:
+# "XNN Runtime invoke failed ... xnn_status_invalid_state", then a segfault): bench_threads times each
+# count right after loading it, one count after another, instead of interleaving the counts.
+_load_executorch.process_wide_threads = True
+
+
 # f32 keeps the artifact's own precision: OpenVINO's CPU plugin otherwise computes in bf16 on CPUs
 # that have it (AVX512-BF16, AMX), which changes both speed and accuracy behind the user's back.
 # Quantized (INT8) IRs still run their int8 kernels under this hint.
@@ -496,10 +502,11 @@ def openvino_config(threads: int) -> dict:
 # and this script apply exactly these, and every bench result states them ("thread_settings").
 # onnxruntime: one session, ops run in sequence (inter-op 1) each split over `threads` workers. Between ops
 # the workers may spin-wait for the next one (session.intra_op.allow_spinning, onnxruntime's default on).
-# Measured off (benchmarks/results/threads.md, M0, 2 threads, shared 2-core machine): spinning off / on
-# 0.54 (stock) and 0.99 (edgekit) with one session per process, 0.75 / 0.57 with sessions interleaved in
-# one process (idle sessions' spinning workers take the cores of the timed one), so off.
-ORT_ALLOW_SPINNING = False
+# On: with the machine otherwise idle, as a device is (benchmarks/results/threads.md, "quiet machine": 2
+# threads, one session per process), spinning off / on is 1.07 (M0) and 1.16 (M3) for edgekit's ONNX, 1.13 /
+# 1.08 for stock. The earlier choice of off came from a machine with 5-20 other processes on 2 cores, where
+# spinning workers only take cores from others: on such a host, `OnnxRuntimeRunner(..., spinning=False)`.
+ORT_ALLOW_SPINNING = True
 
 
 def ort_session_config(threads: int, spinning: bool | None = None) -> dict:
@@ -592,7 +599,8 @@ def bench_threads(path: str, runtime: str = "auto", threads=(1,), warmup: int = 
     name = pick_runtime(path, runtime)
     loader = LOADERS[name][0]
     preimport_runtime(name)  # the runtime's own code is not the model's memory
-    loaded = []
+    sequential = getattr(loader, "process_wide_threads", False)
+    loaded, all_samples = [], []
     for n in parse_threads(list(threads)):  # load and warm up one at a time: each memory reading is its own
         mem = MemoryProbe().start()
         t0 = time.perf_counter_ns()
@@ -610,7 +618,10 @@ def bench_threads(path: str, runtime: str = "auto", threads=(1,), warmup: int = 
             run()
         facts = {"delegation": make_run.delegation} if getattr(make_run, "delegation", None) else {}
         loaded.append((n, version, specs, run, init_ms, first_run_ms, {**mem.result(), **facts}))
-    all_samples = interleave([item[3] for item in loaded], runs, seconds)
+        if sequential:  # timed before the next count resets the pool under it
+            all_samples += interleave([run], runs, seconds)
+    if not sequential:
+        all_samples = interleave([item[3] for item in loaded], runs, seconds)
     results = []
     for (n, version, specs, _, init_ms, first_run_ms, mem), samples in zip(loaded, all_samples):
         results.append({
@@ -619,8 +630,13 @@ def bench_threads(path: str, runtime: str = "auto", threads=(1,), warmup: int = 
             "seconds": seconds, "init_ms": init_ms, "first_run_ms": first_run_ms,
             "latency_ms": latency_stats(samples), "samples_ms": capped_samples(samples), **mem,
             "host": host_info(), "inputs": [{"name": n_, "shape": list(s), "dtype": d} for n_, s, d in specs],
-            "interleaved_with": len(loaded), "interpreter": interpreter_info(), **_emulated_fields()})
+            "interleaved_with": 1 if sequential else len(loaded), "interpreter": interpreter_info(),
+            **({"threads_note": SEQUENTIAL_NOTE} if sequential and len(loaded) > 1 else {}), **_emulated_fields()})
     return thread_scaling(results)
+
+
+SEQUENTIAL_NOTE = ("thread counts timed one after another, not interleaved: the runtime has one process-wide "
+                   "thread pool")
 
 
 def _emulated_fields() -> dict:
