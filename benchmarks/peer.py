@@ -9,9 +9,11 @@ the RUNTIMES table (runtime → stock maker, edgekit target, runner):
   ExecuTorch   stock torch.export → XNNPACK .pte   vs  edgekit export --target executorch
   (--int8)     stock INT8 of each runtime          vs  edgekit export --int8 (synthetic calibration)
 the stock and edgekit files are each loaded once per thread count, with the runner settings every
-edgekit bench states (device_bench.thread_settings), and ALL of them are timed in one process,
+edgekit bench states (device_bench.thread_settings), and ALL of them are timed in one process (a
+fresh one per model and runtime: runtimes do not share a process safely, see run_isolated),
 interleaved in short blocks over many rounds (stock.round_times), so background load on a shared
-machine hits them alike. Ratios are medians over rounds of the per-round ratio (stock.pair_ratio);
+machine hits them alike (ExecuTorch: the files of one thread count at a time, as its thread pool is
+process-wide; its N/1 thr ratios pair rounds of consecutive phases). Ratios are medians over rounds of the per-round ratio (stock.pair_ratio);
 absolute numbers do not travel.
 
     python benchmarks/peer.py                               # M0–M3, FP32, threads 1..cores
@@ -152,13 +154,19 @@ def run_model(variant: str, size: int, threads: list[int], rounds: int, block: i
     rows = []
     for precision, rt, stock, export in files_for(variant, size, runtimes, int8, work):
         edge = Path(export["file"])
-        calls = {}
+        calls, pool_per_process = {}, False
         for side, path in (("stock", stock), ("edgekit", edge)):
             for n in threads:
                 runner = RUNTIMES[rt].runner(path, n)
+                pool_per_process |= getattr(runner, "process_wide_threads", False)
                 arrays = random_inputs(runner.inputs())
                 calls[(side, n)] = (lambda r=runner, a=arrays: r.run(*a))
-        times = round_times(calls, rounds, block)
+        if pool_per_process:  # ExecuTorch: one thread count at a time (a pool reset reloads the programs)
+            times = {}
+            for n in threads:
+                times |= round_times({k: c for k, c in calls.items() if k[1] == n}, rounds, block)
+        else:
+            times = round_times(calls, rounds, block)
         for n in threads:
             s, e = statistics.median(times[("stock", n)]), statistics.median(times[("edgekit", n)])
             row = {"model": name, "precision": precision, "runtime": rt, "threads": n, "stock_ms": s,
@@ -173,6 +181,18 @@ def run_model(variant: str, size: int, threads: list[int], rounds: int, block: i
                   f"stock {row['stock_scaling']:5.2f}", flush=True)
         del calls, times
     return rows
+
+
+def run_isolated(*args) -> list[dict]:
+    """run_model(*args) in a fresh process: each runtime brings its own copy of XNNPACK and its own
+    thread pools, and they do not share a process safely (LiteRT's 2-thread interpreter alive next to
+    an ExecuTorch program: "XNN Runtime invoke failed with code: xnn_status_invalid_state", then a
+    segfault); a device runs one runtime at a time, and so does each timing here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(run_model, *args).result()
 
 
 def table(rows: list[dict]) -> str:
@@ -219,7 +239,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.cache or Path(tmp)
         for v in args.models:
-            rows += run_model(v, args.size, threads, args.rounds, args.block, runtimes, args.int8, root / v)
+            for rt in runtimes:
+                rows += run_isolated(v, args.size, threads, args.rounds, args.block, [rt], args.int8, root / v)
     md = table(rows)
     print("\n" + md)
     if args.out:
