@@ -16,6 +16,8 @@ Settings (SETTINGS: runtime → label → runner keyword arguments), each at 2 t
   onnxruntime  spin off: session.intra_op.allow_spinning = 0 (default 1: workers spin-wait between ops)
   litert       latest: experimental_default_delegate_latest_features (XNNPACK's newest operator paths)
   openvino     no hint: INFERENCE_NUM_THREADS alone, without PERFORMANCE_HINT LATENCY / NUM_STREAMS 1
+  executorch   none (its pool is process-wide: the files of one thread count are timed together, the
+               counts one after another)
 
     python benchmarks/threads.py --models m0 m3 --cache /tmp/thr-cache -o benchmarks/results/threads.md
     python benchmarks/threads.py --models m0 --runtimes litert --rounds 200
@@ -66,12 +68,19 @@ def _openvino(path, threads, hint=True):
     return runner
 
 
-OPEN = {"onnxruntime": _ort, "litert": _litert, "openvino": _openvino}
+def _executorch(path, threads):
+    from edgekit.runtimes.executorch_runner import ExecuTorchRunner
+
+    return ExecuTorchRunner(path, threads)
+
+
+OPEN = {"onnxruntime": _ort, "litert": _litert, "openvino": _openvino, "executorch": _executorch}
 # runtime → setting label → runner keyword arguments, each timed at the highest thread count
 SETTINGS = {
     "onnxruntime": {"spin on": {"spinning": True}, "spin off": {"spinning": False}},
     "litert": {"latest": {"experimental_default_delegate_latest_features": True}},
     "openvino": {"no hint": {"hint": False}},
+    "executorch": {},
 }
 
 
@@ -82,13 +91,18 @@ def skeleton_file(runtime: str, variant: str, size: int, work: Path) -> Path:
 
     from edgekit.rewrite.pipeline import rewrite_for_export
 
-    suffix = ".tflite" if runtime == "litert" else ".onnx"
+    from peer import stock_executorch
+
+    suffix, make = {"litert": (".tflite", stock_tflite), "executorch": (".pte", stock_executorch)}.get(
+        runtime, (".onnx", stock_onnx))
     out = work / f"skeleton-{runtime}{suffix}"
     if not out.is_file():
         model = reference_model(f"micronet-{variant}", size)
         with quiet():
-            bare, _ = skeleton(rewrite_for_export(model, (3, size, size), TARGET_OF[runtime], verify=False)[0])
-        (stock_tflite if runtime == "litert" else stock_onnx)(bare, size, out)
+            # executorch: the tflite rewrite's skeleton (its executorch form differs only in Shift-Max)
+            bare, _ = skeleton(rewrite_for_export(model, (3, size, size), TARGET_OF.get(runtime, "tflite"),
+                                                  verify=False)[0])
+        make(bare, size, out)
     return out
 
 
@@ -114,6 +128,11 @@ def measure(variant: str, runtime: str, size: int, threads: list[int], rounds: i
         runner = OPEN[runtime](files[f], n, **kw)
         arrays = random_inputs(runner.inputs())
         calls[(f, n, label)] = (lambda r=runner, a=arrays: r.run(*a))
+    if runtime == "executorch":  # one process-wide pool: one thread count at a time (executorch_runner)
+        times = {}
+        for n in threads:
+            times |= round_times({k: c for k, c in calls.items() if k[1] == n}, rounds, block)
+        return times
     return round_times(calls, rounds, block)
 
 
