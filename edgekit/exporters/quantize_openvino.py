@@ -437,14 +437,15 @@ def layer_errors(fp32, quantized, layers, probe) -> dict[str, dict]:
         m = model.clone()
         by_name = {op.get_friendly_name(): op for op in m.get_ordered_ops()}
         outs = m.add_outputs([by_name[n].output(0) for n in found])
-        return m, found, outs
+        # a layer whose output already is a model output (the classifier: the logits) is not added again, so
+        # its index is looked up, not counted (counting put MobileNetV3-small's last index one past the end)
+        index = {(o.get_node().get_friendly_name(), o.get_index()): i for i, o in enumerate(m.outputs)}
+        return m, {n: index[(o.get_node().get_friendly_name(), o.get_index())] for n, o in zip(found, outs)}
 
-    mr, found_r, _ = outputs_of(fp32)
-    mq, found_q, _ = outputs_of(quantized)
-    common = [n for n in found_r if n in set(found_q)]
+    mr, ir = outputs_of(fp32)
+    mq, iq = outputs_of(quantized)
+    common = [n for n in ir if n in iq]
     cr, cq = _compile(mr), _compile(mq)
-    ir = {n: i + 1 for i, n in enumerate(found_r)}  # output 0 is the logits
-    iq = {n: i + 1 for i, n in enumerate(found_q)}
     r = ov_predict(cr, probe, [cr.output(ir[n]) for n in common])
     q = ov_predict(cq, probe, [cq.output(iq[n]) for n in common])
     return {n: tensor_error(a, b) for n, a, b in zip(common, r, q)}
