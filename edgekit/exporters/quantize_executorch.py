@@ -32,10 +32,28 @@ WEIGHTED = ("aten.conv2d.default", "aten.linear.default")
 
 
 def _activation_observers(prepared) -> dict:
+    """{first name: observer} of each distinct per-tensor activation observer of `prepared`."""
     from torchao.quantization.pt2e.observer import HistogramObserver, MinMaxObserver
 
-    return {n: m for n, m in prepared.named_children()
-            if isinstance(m, (HistogramObserver, MinMaxObserver)) and m.qscheme in _per_tensor()}
+    return {names[0]: getattr(prepared, names[0]) for names in _observer_aliases(prepared).values()
+            if isinstance(getattr(prepared, names[0]), (HistogramObserver, MinMaxObserver))
+            and getattr(prepared, names[0]).qscheme in _per_tensor()}
+
+
+def _observer_aliases(prepared) -> dict:
+    """{id(observer): [every attribute name holding it]}.
+
+    prepare_pt2e inserts one observer *instance* under several names where the quantizer shares
+    quantization parameters (SharedQuantizationSpec: a reshape, slice or concat and its input).
+    Replacing the instance under one name only would split the group: the other names kept the
+    quantizer's histogram observer, so a flatten got a scale a hair off its input's, and XNNPACK
+    refuses a quantized reshape whose input and output parameters differ (M0 INT8: "Failed to
+    create squeeze node", xnn_status_invalid_parameter, at init)."""
+    groups: dict = {}
+    for name, m in prepared._modules.items():
+        if m is not None and name.startswith("activation_post_process"):
+            groups.setdefault(id(m), []).append(name)
+    return groups
 
 
 def _per_tensor():
@@ -58,16 +76,20 @@ def edgekit_ranges(prepared, calib: np.ndarray, method: str) -> tuple[dict, dict
     import torch
     from torchao.quantization.pt2e.observer import MinMaxObserver
 
+    aliases = _observer_aliases(prepared)
     observers = _activation_observers(prepared)
     for name, m in observers.items():  # cheap observers while the activations are recorded
-        setattr(prepared, name, MinMaxObserver(dtype=m.dtype, qscheme=m.qscheme, quant_min=m.quant_min,
-                                               quant_max=m.quant_max, eps=float(m.eps)))
+        new = MinMaxObserver(dtype=m.dtype, qscheme=m.qscheme, quant_min=m.quant_min,
+                             quant_max=m.quant_max, eps=float(m.eps))
+        for alias in aliases[id(m)]:  # one instance for the whole shared group, as prepare_pt2e made it
+            setattr(prepared, alias, new)
 
     def samples():
         for xb in _batches(calib):
             acts: dict = {}
+            # a shared observer is called once per tensor of its group: its range covers them all
             hooks = [getattr(prepared, n).register_forward_hook(
-                lambda mod, inp, out, n=n: acts.__setitem__(n, inp[0].detach().float().numpy()))
+                lambda mod, inp, out, n=n: acts.setdefault(n, []).append(inp[0].detach().float().numpy().ravel()))
                 for n in observers]
             try:
                 with torch.no_grad():
@@ -75,7 +97,7 @@ def edgekit_ranges(prepared, calib: np.ndarray, method: str) -> tuple[dict, dict
             finally:
                 for h in hooks:
                     h.remove()
-            yield acts
+            yield {n: np.concatenate(v) for n, v in acts.items()}
 
     rc = RangeCollector(method)
     ranges = rc.collect(samples)
@@ -93,8 +115,8 @@ def _quantizer(skip: list[str]):
                                                                          get_symmetric_quantization_config)
 
     q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-    for name in skip:
-        q.set_module_name(name, None)
+    for name in skip:  # left float: a named module with no config (set_module_name asserts on None)
+        q.module_name_config[name] = None
     return q
 
 
