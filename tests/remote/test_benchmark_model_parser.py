@@ -10,6 +10,8 @@ import pytest
 from edgekit.errors import EdgekitError
 from edgekit.runtimes.remote.benchmark_model_parser import parse_benchmark_model
 
+from real_samples import assert_every_sample_sourced
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "benchmark_model"
 
 
@@ -18,12 +20,7 @@ def parse(name: str) -> dict:
 
 
 def test_every_sample_is_listed_with_its_source():
-    sources = (DATA / "SOURCES.md").read_text()
-    samples = sorted(p.name for p in DATA.glob("*.txt"))
-    assert len(samples) == 6
-    for name in samples:
-        line = next(l for l in sources.splitlines() if f"`{name}`" in l)
-        assert "https://github.com/" in line
+    assert_every_sample_sourced(DATA, 6)
 
 
 def test_riscv_op_profiling_run():

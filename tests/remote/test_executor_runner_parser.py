@@ -11,6 +11,8 @@ import pytest
 from edgekit.errors import EdgekitError
 from edgekit.runtimes.remote.executor_runner_parser import parse_executor_runner
 
+from real_samples import assert_every_sample_sourced
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "executor_runner"
 
 
@@ -27,12 +29,7 @@ def failure(name: str) -> str:
 
 
 def test_every_sample_is_listed_with_its_source():
-    sources = (DATA / "SOURCES.md").read_text()
-    samples = sorted(p.name for p in DATA.glob("*.txt"))
-    assert len(samples) == 6
-    for name in samples:
-        line = next(l for l in sources.splitlines() if f"`{name}`" in l)
-        assert "https://github.com/" in line
+    assert_every_sample_sourced(DATA, 6)
 
 
 def test_arm64_one_thread_run():
