@@ -69,10 +69,11 @@ class ExecuTorchExporter:
     # fp16: a half model lowers, but the program fails at run time (Method forward: error 0x12,
     # InvalidArgument) with executorch 1.5.1 here, so it is refused rather than written.
     precisions = ("fp32", "int8")
-    # `--target all` takes ExecuTorch only in FP32: its INT8 M0 program fails at XNNPACK init
-    # (issue 12), and programs take NCHW float input.
-    all_precisions = ("fp32",)
+    # `--target all` takes ExecuTorch in FP32 and INT8 (fully delegated since issue 12), but not
+    # with --nhwc or --int8-io: programs take NCHW float input.
+    all_precisions = ("fp32", "int8")
     nchw_only = True
+    float_io_only = True
 
     def convert(self, model, example, out_paths: list[Path], options: ExportOptions) -> dict:
         if options.precision not in self.precisions:

@@ -248,10 +248,11 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
             raise EdgekitError(f"--compat {compat} is about {compat_format(compat)} files; this export makes "
                                f"{', '.join(targets)}")
     exporters = {t: get_exporter(t) for t in targets}  # fail fast on a target this build lacks
-    if target == "all":  # every target that joins `all` with these options (executorch: FP32, NCHW only)
+    if target == "all":  # every target that joins `all` with these options (executorch: NCHW float I/O only)
         def joins(e) -> bool:
             return (precision in getattr(e, "all_precisions", getattr(e, "precisions", PRECISIONS))
-                    and not (nhwc and getattr(e, "nchw_only", False)))
+                    and not (nhwc and getattr(e, "nchw_only", False))
+                    and not (int8_io and getattr(e, "float_io_only", False)))
 
         targets = [t for t in targets if joins(exporters[t])]
         exporters = {t: exporters[t] for t in targets}
