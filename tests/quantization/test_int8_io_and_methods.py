@@ -14,7 +14,7 @@ from edgekit.analysis.accuracy import runner_predict, topk_accuracy
 from edgekit.analysis.parity import measure_parity
 from edgekit.runtimes.base import open_runner
 
-from quantization_host import STOCK_GRAPH_NNCF
+from quantization_host import LITERT_INT8_IO_HOST, STOCK_GRAPH_NNCF
 
 BUDGET = 0.5  # top-1 points
 
@@ -166,6 +166,7 @@ def test_unknown_method_is_one_line_error(digits, fp32_openvino, fp32_tflite):
 
 
 @pytest.mark.slow
+@LITERT_INT8_IO_HOST
 def test_export_int8_io_sidecar_on_all_targets(digits_fixture, tmp_path, monkeypatch):
     """Through `export_model`: each sidecar records integer I/O with the scale / zero point the
     runtime reads from the file, and parity was measured on the calibration data through them."""
@@ -208,6 +209,7 @@ def test_bench_inputs_follow_the_io_scale():
     assert raw.min() == -128 and raw.max() == 127
 
 
+@STOCK_GRAPH_NNCF
 def test_openvino_channels_last_int8_io(digits, fp32_openvino, tmp_path):
     """An --nhwc IR (N, H, W, C input): calibration and eval data follow its layout (this crashed before)."""
     import openvino as ov
