@@ -35,8 +35,8 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stock import (model_and_weights, pair_ratio, quiet, round_times, stock_int8, stock_onnx,  # noqa: E402
-                   stock_tflite)
+from stock import (model_and_weights, pair_ratio, quiet, round_times, round_times_per_count,  # noqa: E402
+                   stock_int8, stock_onnx, stock_tflite)
 
 
 @dataclass(frozen=True)
@@ -161,12 +161,8 @@ def run_model(variant: str, size: int, threads: list[int], rounds: int, block: i
                 pool_per_process |= getattr(runner, "process_wide_threads", False)
                 arrays = random_inputs(runner.inputs())
                 calls[(side, n)] = (lambda r=runner, a=arrays: r.run(*a))
-        if pool_per_process:  # ExecuTorch: one thread count at a time (a pool reset reloads the programs)
-            times = {}
-            for n in threads:
-                times |= round_times({k: c for k, c in calls.items() if k[1] == n}, rounds, block)
-        else:
-            times = round_times(calls, rounds, block)
+        times = (round_times_per_count(calls, threads, rounds, block) if pool_per_process
+                 else round_times(calls, rounds, block))
         for n in threads:
             s, e = statistics.median(times[("stock", n)]), statistics.median(times[("edgekit", n)])
             row = {"model": name, "precision": precision, "runtime": rt, "threads": n, "stock_ms": s,

@@ -159,6 +159,15 @@ def round_times(calls: dict, rounds: int, block: int) -> dict[str, list[float]]:
     return times
 
 
+def round_times_per_count(calls: dict, threads: list[int], rounds: int, block: int) -> dict:
+    """round_times for a runtime with one thread pool per process (ExecuTorch): the calls of one thread
+    count (key[1]) at a time, the counts one after another (a pool reset reloads the other programs)."""
+    times = {}
+    for n in threads:
+        times |= round_times({k: c for k, c in calls.items() if k[1] == n}, rounds, block)
+    return times
+
+
 def pair_ratio(times: dict[str, list[float]], a: str, b: str) -> float:
     """Median over rounds of a's time / b's time in the same round (round_times)."""
     return statistics.median(x / y for x, y in zip(times[a], times[b]))

@@ -34,7 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peer import RUNTIMES, files_for, load_line, machine_cores  # noqa: E402
-from stock import pair_ratio, quiet, round_times, stock_onnx, stock_tflite  # noqa: E402
+from stock import (pair_ratio, quiet, round_times, round_times_per_count, stock_onnx,  # noqa: E402
+                   stock_tflite)
 
 
 def _litert(path, threads, **interpreter_kwargs):
@@ -129,10 +130,7 @@ def measure(variant: str, runtime: str, size: int, threads: list[int], rounds: i
         arrays = random_inputs(runner.inputs())
         calls[(f, n, label)] = (lambda r=runner, a=arrays: r.run(*a))
     if runtime == "executorch":  # one process-wide pool: one thread count at a time (executorch_runner)
-        times = {}
-        for n in threads:
-            times |= round_times({k: c for k, c in calls.items() if k[1] == n}, rounds, block)
-        return times
+        return round_times_per_count(calls, threads, rounds, block)
     return round_times(calls, rounds, block)
 
 
