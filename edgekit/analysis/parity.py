@@ -64,9 +64,19 @@ def structured_inputs(shape: tuple[int, ...]) -> list[np.ndarray]:
     return [im[None].astype(np.float32) for im in images]
 
 
+# The order structured inputs join a parity set in: the saturating checkerboard first. It is the one
+# that finds weight-rounding loss (OpenVINO's FP16 IR of MobileNetV3-Small: 1.5e-01 x output scale on
+# it, 2.4e-04 on a normal input), and the reference inputs stored with every export (reference.py) are
+# the first normal input and it: a parity check of n >= 2 inputs covers them.
+STRUCTURED_ORDER = (2, 0, 1, 3)
+SATURATING = STRUCTURED_ORDER[0]
+
+
 def parity_inputs(shape: tuple[int, ...], n: int = 8, seed: int = 0) -> list[np.ndarray]:
-    """`n` inputs (1, *shape): structured ones for up to half of them, the rest seeded normal."""
-    structured = structured_inputs(shape)[: n // 2]
+    """`n` inputs (1, *shape): seeded normal ones, then structured ones for half of them (the
+    checkerboard first)."""
+    patterns = structured_inputs(shape)
+    structured = [patterns[i] for i in STRUCTURED_ORDER][: n // 2]
     rng = np.random.default_rng(seed)
     rand = [rng.standard_normal((1, *shape)).astype(np.float32) for _ in range(n - len(structured))]
     return rand + structured

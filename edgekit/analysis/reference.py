@@ -32,11 +32,11 @@ def reference_path(model_file) -> Path:
 def reference_samples(input_shape, calib=None, n: int = N_REFERENCE) -> list[np.ndarray]:
     """NCHW float inputs (1, C, H, W): calibration samples when given (INT8 is judged in its
     distribution), else a seeded normal one and a structured one (checkerboard, saturating)."""
-    from edgekit.analysis.parity import parity_inputs, structured_inputs
+    from edgekit.analysis.parity import SATURATING, parity_inputs, structured_inputs
 
     if calib is not None:
         return [np.ascontiguousarray(x[None] if x.ndim == len(input_shape) else x, dtype=np.float32) for x in list(calib)[:n]]
-    return (parity_inputs(tuple(input_shape), n=1) + [structured_inputs(tuple(input_shape))[2]])[:n]
+    return (parity_inputs(tuple(input_shape), n=1) + [structured_inputs(tuple(input_shape))[SATURATING]])[:n]
 
 
 def make_reference(model, runner, samples, nhwc: bool) -> dict:

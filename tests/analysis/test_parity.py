@@ -5,8 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from edgekit.analysis.parity import (compare, dequantize, measure_parity, parity_inputs, quantize, structured_inputs,
-                                     to_runner_input)
+from edgekit.analysis.parity import (STRUCTURED_ORDER, compare, dequantize, measure_parity, parity_inputs, quantize,
+                                     structured_inputs, to_runner_input)
+from edgekit.analysis.reference import reference_samples
 from edgekit.runtimes.base import TensorSpec, open_runner
 
 
@@ -29,13 +30,22 @@ def test_inputs_mix_random_and_structured():
     xs = parity_inputs((3, 16, 12), n=8, seed=0)
     assert len(xs) == 8 and all(x.shape == (1, 3, 16, 12) and x.dtype == np.float32 for x in xs)
     structured = structured_inputs((3, 16, 12))
-    for a, b in zip(xs[4:], structured):
+    for a, b in zip(xs[4:], [structured[i] for i in STRUCTURED_ORDER]):
         np.testing.assert_array_equal(a, b)
-    assert np.all(xs[4] == 0)  # the mean image
+    assert np.abs(xs[4]).max() == 2.5 and np.all(xs[5] == 0)  # the saturating checkerboard, then the mean image
     assert all(np.abs(x).max() <= 2.5 for x in structured)
     assert len({x.tobytes() for x in xs}) == 8
     np.testing.assert_array_equal(parity_inputs((3, 16, 12), n=8, seed=0)[0], xs[0])  # deterministic
     assert len(parity_inputs((3, 8, 8), n=1)) == 1
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 8])
+def test_parity_inputs_cover_the_stored_reference_inputs(n):
+    """The export's parity check sees the inputs a device's --parity replays (a 4-input check once
+    passed an OpenVINO FP16 IR at 6e-03 x scale that the reference checkerboard showed at 1.5e-01)."""
+    xs = {x.tobytes() for x in parity_inputs((3, 16, 12), n=n)}
+    refs = reference_samples((3, 16, 12))
+    assert len(refs) == 2 and all(r.tobytes() in xs for r in refs)
 
 
 def test_int8_io_and_nhwc_conversion():
