@@ -50,6 +50,9 @@ def export_cmd(
     max_drop: float = typer.Option(None, "--max-drop", min=0.0, max=100.0,
                                    help="Top-1 points INT8 may lose on held-out labeled --calib data; "
                                         "sensitive layers stay float until it holds."),
+    no_int8_search: bool = typer.Option(False, "--no-int8-search",
+                                        help="Keep every layer group INT8 but the dynamic heads instead of timing "
+                                             "each group both ways here (use when this machine is not the target)."),
     parity_inputs: int = typer.Option(8, "--parity-inputs", min=0, max=1024, help="Inputs compared against PyTorch (0 to skip)."),
     compat: str = typer.Option(None, "--compat", metavar="PACKAGE==VERSION",
                                help="Fail (nothing written) unless that runtime version can load the export, "
@@ -65,7 +68,7 @@ def export_cmd(
         raise EdgekitError("--fp16 and --int8 exclude each other; pick one")
     precision = "int8" if int8 else "fp16" if fp16 else "fp32"
     if not int8:
-        for flag, value in (("--calib-size", calib_size), ("--max-drop", max_drop)):
+        for flag, value in (("--calib-size", calib_size), ("--max-drop", max_drop), ("--no-int8-search", no_int8_search or None)):
             if value is not None:
                 raise EdgekitError(f"{flag} only applies with --int8")
 
@@ -77,6 +80,8 @@ def export_cmd(
                   n_parity=parity_inputs, calib_size=calib_size, max_drop=max_drop, tune_forms=tune_forms)
     if compat is not None:
         kwargs["compat"] = compat
+    if no_int8_search:
+        kwargs["int8_search"] = False
     if show_progress() and not json_out:
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

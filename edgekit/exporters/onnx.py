@@ -220,12 +220,11 @@ class OnnxExporter:
 
 def _quantize_int8(path: Path, options: ExportOptions) -> dict:
     """Replace the float file at `path` by its INT8 form (onnxruntime quantization, owned by quantize_onnx)."""
-    from edgekit.exporters.quantize_onnx import quantize_onnx
+    from edgekit.exporters.quantize_onnx import quantize
 
     fp32 = path.with_name(path.stem + ".fp32" + path.suffix)  # same (temporary) directory as `path`
     path.replace(fp32)
-    try:
-        return quantize_onnx(fp32, path, options.calib, method=options.calib_method, int8_io=options.int8_io,
-                             eval_data=options.extra.get("eval_data"), max_drop=options.extra.get("max_drop"))
+    try:  # the contract the other targets use: keep_float and search reach the quantizer too
+        return quantize(fp32, path, options)
     finally:
         fp32.unlink(missing_ok=True)

@@ -233,8 +233,12 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
                  force: bool = False, calib=None, calib_method: str = "minmax", int8_io: bool = False,
                  nhwc: bool = False, n_parity: int = 8, progress: Progress | None = None,
                  calib_size: int | None = None, max_drop: float | None = None, tune_forms: bool = False,
-                 compat: str | None = None) -> ExportResult:
+                 compat: str | None = None, int8_search: bool = True) -> ExportResult:
     """Export `source` (zoo name, file.py:factory, module:factory) to `target` ("all" for every target).
+
+    `int8_search=False` keeps the default INT8 policy (every layer group INT8 but the dynamic heads)
+    instead of timing each group both ways on this machine: for an export made on a machine that is
+    not the target (an x86 host without VNNI keeps onnxruntime's M0 all float; an ARM board may not).
 
     Returns an ExportResult; raises EdgekitError for user mistakes (nothing is written then).
     """
@@ -299,6 +303,7 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     calib_x, calib_extra = (None, {})
     if precision == "int8":
         calib_x, calib_extra = load_int8_data(calib, card, calib_size, max_drop)
+        calib_extra["search"] = bool(int8_search)
 
     result = ExportResult(model=card.name)
     metas: list[dict] = []

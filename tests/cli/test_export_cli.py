@@ -59,6 +59,7 @@ def test_export_json_then_refuse_then_force(weights, tmp_path):
     (["--fp16", "--int8"], "error: --fp16 and --int8 exclude each other; pick one"),
     (["--target", "onx"], "error: unknown target 'onx' (did you mean: onnx?); choose from onnx, tflite, openvino, executorch, all"),
     (["--calib-size", "8"], "error: --calib-size only applies with --int8"),
+    (["--no-int8-search"], "error: --no-int8-search only applies with --int8"),
     (["--opset", "16"], "error: edgekit export: Invalid value for '--opset': Input should be greater than or equal to 17 (see edgekit export --help)"),
     (["-o", "m0.txt"], "error: -o m0.txt: expected a directory or a .onnx file"),
 ])

@@ -275,3 +275,17 @@ def test_int8_flags_reach_the_quantizer(weights, tmp_path):
     assert meta["quantization"]["calib_method"] == "percentile" and meta["quantization"]["calib_samples"] == 16
     assert meta["census"]["ops"].get("QuantizeLinear", 0) > 0
     assert meta["parity"]["n_inputs"] == 4 and -1.0 <= meta["parity"]["cosine"] <= 1.0  # INT8 quality: tests/quantization
+
+
+@pytest.mark.parametrize("target", ["onnx", "tflite", "openvino"])
+def test_int8_search_off_keeps_the_default_policy(weights, tmp_path, target):
+    """int8_search=False reaches every target's quantizer (the ONNX exporter once dropped it and timed
+    the groups anyway, keeping M0 all float on an AVX2-only host): no timing, every group INT8 but the
+    dynamic heads."""
+    r = export_model("micronet-m0", target, weights=weights, input_size=32, out=tmp_path, precision="int8",
+                     calib="synthetic", calib_size=8, n_parity=2, int8_search=False)
+    q = r.exports[0].meta["quantization"]
+    assert q["search"] == [] and q["latency_ms"] is None and q["verdict"] is None
+    groups = {g: v["precision"] for g, v in q["groups"].items()}
+    assert groups.pop("dynamic", "float") == "float" and set(groups.values()) == {"int8"}
+    assert q["n_int8"] == sum(L["group"] != "dynamic" for L in q["layers"]) > 0

@@ -167,19 +167,17 @@ def test_unknown_method_is_one_line_error(digits, fp32_openvino, fp32_tflite):
 
 @pytest.mark.slow
 @LITERT_INT8_IO_HOST
-def test_export_int8_io_sidecar_on_all_targets(digits_fixture, tmp_path, monkeypatch):
+def test_export_int8_io_sidecar_on_all_targets(digits_fixture, tmp_path):
     """Through `export_model`: each sidecar records integer I/O with the scale / zero point the
     runtime reads from the file, and parity was measured on the calibration data through them."""
     from edgekit.artifact import read_sidecar
     from edgekit.exporters import pipeline
 
-    load = pipeline.load_int8_data
-    # the latency search is tested in test_int8_accuracy; here only the I/O matters
-    monkeypatch.setattr(pipeline, "load_int8_data", lambda *a, **k: (lambda x, e: (x, e | {"search": False}))(*load(*a, **k)))
     f = digits_fixture
+    # the latency search is tested in test_int8_accuracy; here only the I/O matters
     r = pipeline.export_model(f["model"], "all", weights=f["weights"], num_classes=10, input_size=32, precision="int8",
                               calib=f["train"], calib_size=64, calib_method="entropy", int8_io=True, n_parity=16,
-                              out=tmp_path)
+                              out=tmp_path, int8_search=False)
     for e in r.exports:
         meta = read_sidecar(e.file)
         io = meta["quantization"]["io"]
