@@ -107,6 +107,7 @@ def test_published_checkpoint_layout_exports_with_the_same_parity(weights, tmp_p
     assert meta["census"]["gather"] == 0 and meta["census"]["dynamic_weight_convs"] == 0
 
 
+@pytest.mark.slow
 def test_no_rewrite_exports_the_model_as_is(weights, tmp_path):
     r = export_model("micronet-m0", "onnx", weights=weights, input_size=SIZE, out=tmp_path, rewrite=False, n_parity=2)
     meta = r.exports[0].meta

@@ -83,7 +83,7 @@ def test_litert_int8_io_parity(digits, fp32_tflite, tmp_path):
     _parity_and_accuracy(_check_io_runner(path, r, "int8"), digits, r, 0.99)
 
 
-@pytest.mark.parametrize("target", ["onnx", pytest.param("openvino", marks=STOCK_GRAPH_NNCF),
+@pytest.mark.parametrize("target", ["onnx", pytest.param("openvino", marks=[STOCK_GRAPH_NNCF, pytest.mark.slow]),
                                     pytest.param("tflite", marks=pytest.mark.slow)])
 def test_entropy_keeps_accuracy(digits, fp32_onnx, fp32_openvino, fp32_tflite, tmp_path, target):
     """Entropy-calibrated INT8 within 0.5 pt of FP32 on each target, with the method that really ran named."""
@@ -115,6 +115,7 @@ def test_entropy_keeps_accuracy(digits, fp32_onnx, fp32_openvino, fp32_tflite, t
     assert 0.98 < r["logits_cosine"] < 1.0
 
 
+@pytest.mark.slow
 def test_onnxruntime_entropy_is_not_minmax(digits, fp32_onnx, tmp_path):
     """quantize_static's own Entropy setting (128 bins / 128 levels) has one candidate, the min/max:
     edgekit runs the calibrator with 512 bins so the threshold search really happens."""
@@ -207,6 +208,7 @@ def test_bench_inputs_follow_the_io_scale():
     assert raw.min() == -128 and raw.max() == 127
 
 
+@pytest.mark.slow  # CI has test_openvino_int8_io
 @STOCK_GRAPH_NNCF
 def test_openvino_channels_last_int8_io(digits, fp32_openvino, tmp_path):
     """An --nhwc IR (N, H, W, C input): calibration and eval data follow its layout (this crashed before)."""

@@ -83,6 +83,7 @@ def test_plain_model_passes_through_unchanged_but_logged():
     assert torch.equal(m2[0].weight, m[0].weight) and m2[0].weight is not m[0].weight
 
 
+@pytest.mark.slow  # CI: every zoo model through the passes in float64, tests/rewrite/test_exactness_zoo.py
 def test_dy_models_from_the_zoo_become_static():
     import edgekit.models.zoo  # noqa: F401
     from edgekit.models.dyconv import DynamicConv2d
