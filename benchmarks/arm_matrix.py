@@ -27,14 +27,14 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def export(model: str, precision: str, target: str, out: Path, *, input_size=None, weights=None, num_classes=None,
-           calib="synthetic", calib_size: int = 32) -> Path:
+           calib="synthetic", calib_size: int = 32, input_shape=None) -> Path:
     from edgekit.exporters import pipeline
 
     extra = {"calib": calib, "calib_size": calib_size, "int8_search": False} if precision == "int8" else {}
     # int8_search=False: every group INT8 (this matrix is about the ARM INT8 kernels, and a search timed on
     # the x86 host can keep a whole model float: onnxruntime's M0 on an AVX2-only host)
-    r = pipeline.export_model(model, target, precision=precision, input_size=input_size, weights=weights,
-                              num_classes=num_classes, out=out, n_parity=4, force=True, **extra)
+    r = pipeline.export_model(model, target, precision=precision, input_size=input_size, input_shape=input_shape,
+                              weights=weights, num_classes=num_classes, out=out, n_parity=4, force=True, **extra)
     return r.file
 
 
@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--precisions", default=",".join(PRECISIONS))
     ap.add_argument("--runtimes", default=None, help="default: every runtime set up on the device")
     ap.add_argument("--input-size", type=int, default=None)
+    ap.add_argument("--input-shape", default=None, help="C,T,H,W for the video models (e.g. 3,8,56,56)")
     ap.add_argument("--cache", default="~/.cache/edgekit/aarch64")
     ap.add_argument("--no-digits", action="store_true")
     ap.add_argument("-o", "--output", default=None)
@@ -118,7 +119,8 @@ def main(argv=None) -> int:
     device = open_device(args.cache)
     runtimes = args.runtimes.split(",") if args.runtimes else list(device.runtimes)
     t0 = time.perf_counter()
-    size = f"{args.input_size}x{args.input_size}" if args.input_size else "each model's card input (224x224)"
+    size = (args.input_shape if args.input_shape else f"{args.input_size}x{args.input_size}" if args.input_size
+            else "each model's card input (224x224)")
     lines = [f"Input: {size}; runtimes: {', '.join(runtimes)}.", ""] + HEADER
     out = Path(args.output) if args.output else None
 
@@ -142,7 +144,7 @@ def main(argv=None) -> int:
                     if target not in files:
                         try:
                             files[target] = export(model, precision, target, work / f"{model}-{precision}-{target}",
-                                                   input_size=args.input_size)
+                                                   input_size=args.input_size, input_shape=args.input_shape)
                         except Exception as exc:  # noqa: BLE001 - a file that cannot be made is a finding
                             files[target] = exc if isinstance(exc, EdgekitError) else EdgekitError(
                                 f"{type(exc).__name__}: {exc}")

@@ -278,7 +278,8 @@ def test_int8_flags_reach_the_quantizer(weights, tmp_path):
     assert meta["parity"]["n_inputs"] == 4 and -1.0 <= meta["parity"]["cosine"] <= 1.0  # INT8 quality: tests/quantization
 
 
-@pytest.mark.parametrize("target", ["onnx", "tflite", "openvino"])
+@pytest.mark.parametrize("target", ["onnx", pytest.param("tflite", marks=pytest.mark.slow),
+                                    pytest.param("openvino", marks=pytest.mark.slow)])
 def test_int8_search_off_keeps_the_default_policy(weights, tmp_path, target):
     """int8_search=False reaches every target's quantizer (the ONNX exporter once dropped it and timed
     the groups anyway, keeping M0 all float on an AVX2-only host): no timing, every group INT8 but the
