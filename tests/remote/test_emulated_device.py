@@ -153,3 +153,17 @@ def test_setup_is_idempotent_and_refuses_unknown_runtimes(aarch64_device, tmp_pa
     with pytest.raises(EdgekitError, match=r"^unknown runtime 'tflite_runtime' \(did you mean: tflite-runtime, "):
         setup_device(tmp_path, runtimes=("tflite_runtime",))
     assert not any(tmp_path.iterdir())
+
+
+def test_the_guest_sees_an_arm_core_in_proc_and_sys(aarch64_device):
+    """Inside the emulated device, /proc/cpuinfo and the MIDR_EL1 sysfs entry describe a Cortex-A72
+    (Raspberry Pi 4: implementer 0x41, part 0xd08), as on the board: the aarch64 onnxruntime crashed on
+    import without the first, OpenVINO's aarch64 plugin warned "Can't open MIDR_EL1 sysfs entry" without
+    the second. Read by the aarch64 Python itself, through qemu-user's -L redirection."""
+    import subprocess
+
+    code = ("print(open('/sys/devices/system/cpu/cpu0/regs/identification/midr_el1').read().strip());"
+            "print([l for l in open('/proc/cpuinfo') if l.startswith('CPU part')][0].split(':')[1].strip())")
+    out = subprocess.run([str(aarch64_device.python("litert")), "-c", code], capture_output=True, text=True,
+                         timeout=300, check=True).stdout.split()
+    assert out == ["0x00000000410fd083", "0xd08"]

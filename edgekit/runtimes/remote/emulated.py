@@ -272,14 +272,32 @@ CPUINFO_CORE = ("BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nC
                 "CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: {part}\nCPU revision\t: 3\n")
 
 
+# The same core's MIDR_EL1 in sysfs (implementer 0x41, variant 0, architecture 0xf, part, revision 3, as
+# in CPUINFO_CORE), where a Linux board has it: OpenVINO's aarch64 CPU plugin (xbyak_aarch64) reads
+# /sys/devices/system/cpu/cpuN/regs/identification/midr_el1 and, under qemu-user, found the x86 host's
+# sysfs without it ("Can't open MIDR_EL1 sysfs entry").
+MIDR_SYSFS = "sys/devices/system/cpu/cpu{i}/regs/identification/midr_el1"
+
+
+def midr_el1(cpu: str = DEFAULT_CPU) -> int:
+    return 0x41 << 24 | 0xF << 16 | int(CPUS[cpu][0], 16) << 4 | 3
+
+
 def write_cpuinfo(root: Path, cpu: str = DEFAULT_CPU) -> None:
+    """The userland's ARM /proc/cpuinfo and MIDR_EL1 sysfs entries for `cpu`, one per host core."""
     core = CPUINFO_CORE.format(part=CPUS[cpu][0])
-    text = "".join(f"processor\t: {i}\n{core}\n" for i in range(os.cpu_count() or 1))
+    n = os.cpu_count() or 1
+    text = "".join(f"processor\t: {i}\n{core}\n" for i in range(n))
     text += "Hardware\t: edgekit emulated aarch64 (qemu-user)\n"
-    path = root / "proc" / "cpuinfo"
+    _write_if_changed(root / "proc" / "cpuinfo", text)
+    for i in range(n):
+        _write_if_changed(root / MIDR_SYSFS.format(i=i), f"0x{midr_el1(cpu):016x}\n")
+
+
+def _write_if_changed(path: Path, text: str) -> None:
     if not path.is_file() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".cpuinfo.tmp")
+        tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
 
