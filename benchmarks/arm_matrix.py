@@ -79,8 +79,10 @@ def digits_top1(device, runtime: str, file, test_npz) -> dict:
     return {"top1": topk_accuracy(logits, data.labels).top1, "version": report["runtime_version"], "n": len(feeds)}
 
 
-HEADER = ["| model | precision | aarch64 runtime | loads | runs | max diff x scale | cosine | top-1 agree |",
-          "|---|---|---|---|---|---:|---:|---:|"]
+# "vs x86": the same file's outputs on the export machine's runtime against the ARM build's, x output
+# scale: what the ARM kernels change, apart from what quantization or FP16 already cost on x86.
+HEADER = ["| model | precision | aarch64 runtime | loads | runs | max diff x scale | cosine | top-1 agree | vs x86 |",
+          "|---|---|---|---|---|---:|---:|---:|---:|"]
 
 
 def _fmt(cell: dict) -> str:
@@ -90,17 +92,19 @@ def _fmt(cell: dict) -> str:
     head = f"| {cell['model']} | {precision} |"
     if not cell.get("loads"):
         error = " ".join(cell.get("error", "?").split()).replace("|", "/")
-        return f"{head} {cell['runtime']} | no | - | {error[:160]} | | |"
+        return f"{head} {cell['runtime']} | no | - | {error[:160]} | | | |"
     p = cell["parity"]
     bound = p.get("tolerance")
     verdict = "" if bound is None else (" ok" if p["ok"] else " EXCEEDS")
+    x86 = p.get("vs_export_runtime", {}).get("rel_max_abs_diff")
     return (f"{head} {cell['runtime']} {cell['version']} | yes | yes | "
-            f"{p['rel_max_abs_diff']:.1e}{verdict} | {p['cosine']:.6f} | {100 * p['top1_agreement']:.0f}% |")
+            f"{p['rel_max_abs_diff']:.1e}{verdict} | {p['cosine']:.6f} | {100 * p['top1_agreement']:.0f}% | "
+            f"{'-' if x86 is None else f'{x86:.1e}'} |")
 
 
 def _export_failed(model, precision, runtime, exc) -> str:
     error = " ".join(str(exc).split()).replace("|", "/")
-    return f"| {model} | {precision} | {runtime} | - | - | export failed: {error[:160]} | | |"
+    return f"| {model} | {precision} | {runtime} | - | - | export failed: {error[:160]} | | | |"
 
 
 def main(argv=None) -> int:
