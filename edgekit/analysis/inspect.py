@@ -63,8 +63,9 @@ def inspect_file(path) -> dict:
         raise EdgekitError(f"inspecting {fmt} files needs {exc.name}: pip install 'edgekit[{CENSUS[fmt][2]}]'") \
             from None
     except Exception as exc:  # a corrupt file: the parser's own exception type
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise EdgekitError(f"cannot read {p} as {fmt}: {first}") from None
+        from edgekit.runtimes.device_bench import error_line
+
+        raise EdgekitError(f"cannot read {p} as {fmt}: {error_line(exc)}") from None
     census = dict(census)
     files = artifact_files(p)
     result = {"kind": "inspect", "schema": 1, "file": str(p), "name": p.name, "format": fmt,

@@ -36,6 +36,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 
@@ -49,6 +50,19 @@ class BenchError(Exception):
 
 
 # --------------------------------------------------------------------------- statistics
+
+
+# OpenVINO nests its errors under "Exception from FILE:LINE:" headers; the message proper follows them
+# (compile_model of a file the aarch64 plugin refuses: three lines, the last "object is not initialized").
+_WHERE = re.compile(r"^Exception from \S+:\d+:?$")
+
+
+def error_line(exc, extra: str = "") -> str:
+    """The one line of a runtime's error worth printing (at most 200 characters): the first line of
+    `exc` (and then `extra`, e.g. the runtime's captured log) that is not an OpenVINO location header."""
+    lines = [ln.strip() for ln in (str(exc) + "\n" + extra).splitlines() if ln.strip()]
+    said = [ln for ln in lines if not _WHERE.match(ln)]
+    return (said or lines or [type(exc).__name__])[0][:200]
 
 
 def latency_stats(samples_ms) -> dict:
@@ -607,8 +621,7 @@ def bench_threads(path: str, runtime: str = "auto", threads=(1,), warmup: int = 
         try:
             version, specs, make_run = loader(path, n)
         except Exception as exc:  # the runtimes raise their own types for corrupt files
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise BenchError(f"{name} cannot load {path}: {first}") from None
+            raise BenchError(f"{name} cannot load {path}: {error_line(exc)}") from None
         init_ms = (time.perf_counter_ns() - t0) / 1e6
         run = make_run(make_inputs(specs, seed))
         t0 = time.perf_counter_ns()
@@ -660,8 +673,7 @@ def predict_file(path: str, inputs_npz: str, outputs_npz: str, runtime: str = "a
     try:
         version, specs, make_run = LOADERS[name][0](path, threads)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise BenchError(f"{name} cannot load {path}: {first}") from None
+        raise BenchError(f"{name} cannot load {path}: {error_line(exc)}") from None
     try:
         with np.load(inputs_npz) as data:
             x = data["x"]

@@ -71,8 +71,9 @@ class ExecuTorchRunner:
             self._load()
             meta = self.module.method_meta("forward")
         except Exception as exc:  # the bindings raise RuntimeError with the runtime's error code
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise EdgekitError(f"ExecuTorch cannot load {self.path}: {first}") from None
+            from edgekit.runtimes.device_bench import error_line
+
+            raise EdgekitError(f"ExecuTorch cannot load {self.path}: {error_line(exc)}") from None
         self._in = [_spec(f"input_{i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
         self._out = [_spec(f"output_{i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.runtimes.base import TensorSpec
-from edgekit.runtimes.device_bench import litert_options
+from edgekit.runtimes.device_bench import error_line, litert_options
 
 
 def interpreter_module():
@@ -65,9 +65,7 @@ def make_interpreter(path, threads: int = 1, xnnpack: bool = True):
             interp.allocate_tensors()
         interp.edgekit_log = "".join(log)
     except (ValueError, RuntimeError) as exc:
-        lines = [ln for ln in (str(exc) + "\n" + "".join(log)).splitlines() if ln.strip()]
-        first = lines[0].strip()[:200] if lines else type(exc).__name__
-        raise EdgekitError(f"LiteRT cannot load {path}: {first}") from None
+        raise EdgekitError(f"LiteRT cannot load {path}: {error_line(exc, ''.join(log))}") from None
     return interp
 
 

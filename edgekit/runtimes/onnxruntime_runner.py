@@ -35,8 +35,9 @@ class OnnxRuntimeRunner:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise EdgekitError(f"onnxruntime cannot load {self.path}: {first}") from None
+            from edgekit.runtimes.device_bench import error_line
+
+            raise EdgekitError(f"onnxruntime cannot load {self.path}: {error_line(exc)}") from None
         # integer I/O (--int8-io): scale / zero point recorded in the model's metadata
         self._io = self.session.get_modelmeta().custom_metadata_map.get("int8_io")
 

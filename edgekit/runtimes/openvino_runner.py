@@ -14,6 +14,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.runtimes.base import TensorSpec, with_io_quantization
+from edgekit.runtimes.device_bench import error_line
 
 
 def compile_config(threads: int = 1, precision: str = "f32") -> dict:
@@ -47,9 +48,7 @@ class OpenVINORunner:
             self.model = self.core.read_model(str(self.path))
             self.compiled = self.core.compile_model(self.model, device, compile_config(threads, precision))
         except RuntimeError as exc:
-            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-            first = lines[0][:200] if lines else type(exc).__name__
-            raise EdgekitError(f"OpenVINO cannot load {self.path}: {first}") from None
+            raise EdgekitError(f"OpenVINO cannot load {self.path}: {error_line(exc)}") from None
         self.request = self.compiled.create_infer_request()
         # integer I/O (--int8-io): scale / zero point recorded in the IR's rt_info
         key = ["edgekit", "int8_io"]

@@ -157,8 +157,7 @@ def _profile_onnxruntime(path: Path, threads: int, warmup: int, runs: int):
         try:
             sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise EdgekitError(f"onnxruntime cannot load {path}: {first}") from None
+            raise EdgekitError(f"onnxruntime cannot load {path}: {db.error_line(exc)}") from None
         specs = [OnnxRuntimeRunner._spec(a) for a in sess.get_inputs()]
         feed = {s.name: a for s, a in zip(specs, random_inputs(specs))}
         samples = []
@@ -201,8 +200,7 @@ def _profile_openvino(path: Path, threads: int, warmup: int, runs: int):
         model = core.read_model(str(path))
         compiled = core.compile_model(model, "CPU", {**db.openvino_config(threads), "PERF_COUNT": True})
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise EdgekitError(f"openvino cannot load {path}: {first}") from None
+        raise EdgekitError(f"openvino cannot load {path}: {db.error_line(exc)}") from None
     request = compiled.create_infer_request()
     specs = [TensorSpec(f"in{i}", tuple(d.get_length() if d.is_static else 1 for d in port.get_partial_shape()),
                         port.get_element_type().to_dtype().name) for i, port in enumerate(compiled.inputs)]

@@ -163,7 +163,7 @@ def test_missing_and_unknown_files(tmp_path):
 
 # --------------------------------------------------------------------------- the device script
 
-ALLOWED_IMPORTS = {"__future__", "argparse", "json", "math", "os", "platform", "sys", "time", "resource",
+ALLOWED_IMPORTS = {"__future__", "argparse", "json", "math", "os", "platform", "re", "sys", "time", "resource",
                    "importlib", "numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "openvino",
                    "executorch", "torch"}  # the last two only inside the .pte loader: ExecuTorch's runtime links libtorch
 

@@ -76,3 +76,17 @@ def test_errors_are_one_line(tiny, tmp_path):
     bad.write_text("<net>not an IR</net>")
     with pytest.raises(EdgekitError, match="OpenVINO cannot load"):
         open_runner(bad)
+
+
+def test_error_line_skips_openvino_location_headers():
+    """The aarch64 OpenVINO refusing mobilenetv3-small-100's INT8 IR said three lines; the one printed was
+    the first, a location header ("Exception from src/inference/src/cpp/core.cpp:117:"), not the message."""
+    from edgekit.runtimes.device_bench import error_line
+
+    said = RuntimeError("Exception from src/inference/src/cpp/core.cpp:117:\n"
+                        "Exception from src/inference/src/dev/plugin.cpp:54:\nobject is not initialized\n")
+    assert error_line(said) == "object is not initialized"
+    assert error_line(RuntimeError("Exception from a.cpp:1:\n")) == "Exception from a.cpp:1:"  # nothing else
+    assert error_line(ValueError("bad magic\nmore")) == "bad magic"
+    assert error_line(ValueError(""), "\nfrom the log\n") == "from the log" and error_line(KeyError()) == "KeyError"
+    assert len(error_line(ValueError("x" * 500))) == 200
