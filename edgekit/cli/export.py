@@ -68,8 +68,9 @@ def export_cmd(
         raise EdgekitError("--fp16 and --int8 exclude each other; pick one")
     precision = "int8" if int8 else "fp16" if fp16 else "fp32"
     if not int8:
-        for flag, value in (("--calib-size", calib_size), ("--max-drop", max_drop), ("--no-int8-search", no_int8_search or None)):
-            if value is not None:
+        for flag, given in (("--calib-size", calib_size is not None), ("--max-drop", max_drop is not None),
+                            ("--no-int8-search", no_int8_search)):
+            if given:
                 raise EdgekitError(f"{flag} only applies with --int8")
 
     from edgekit.exporters.pipeline import export_model
@@ -77,11 +78,10 @@ def export_cmd(
     kwargs = dict(weights=weights, num_classes=num_classes, input_size=input_size, input_shape=input_shape,
                   precision=precision, opset=opset, rewrite=not no_rewrite, verify=not no_verify, out=output,
                   force=force, calib=calib, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
-                  n_parity=parity_inputs, calib_size=calib_size, max_drop=max_drop, tune_forms=tune_forms)
+                  n_parity=parity_inputs, calib_size=calib_size, max_drop=max_drop, tune_forms=tune_forms,
+                  int8_search=not no_int8_search)
     if compat is not None:
         kwargs["compat"] = compat
-    if no_int8_search:
-        kwargs["int8_search"] = False
     if show_progress() and not json_out:
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

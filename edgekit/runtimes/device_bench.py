@@ -49,9 +49,6 @@ class BenchError(Exception):
     """A user mistake (bad file, unknown or missing runtime): one line, exit 2."""
 
 
-# --------------------------------------------------------------------------- statistics
-
-
 # OpenVINO nests its errors under "Exception from FILE:LINE:" headers; the message proper follows them
 # (compile_model of a file the aarch64 plugin refuses: three lines, the last "object is not initialized").
 _WHERE = re.compile(r"^Exception from \S+:\d+:?$")
@@ -63,6 +60,9 @@ def error_line(exc, extra: str = "") -> str:
     lines = [ln.strip() for ln in (str(exc) + "\n" + extra).splitlines() if ln.strip()]
     said = [ln for ln in lines if not _WHERE.match(ln)]
     return (said or lines or [type(exc).__name__])[0][:200]
+
+
+# --------------------------------------------------------------------------- statistics
 
 
 def latency_stats(samples_ms) -> dict:

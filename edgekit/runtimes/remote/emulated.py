@@ -295,11 +295,12 @@ def write_cpuinfo(root: Path, cpu: str = DEFAULT_CPU) -> None:
 
 
 def _write_if_changed(path: Path, text: str) -> None:
+    """`text` into `path` (atomically, fileio.write_text_atomic) unless it already holds it."""
+    from edgekit.fileio import write_text_atomic
+
     if not path.is_file() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text_atomic(path, text, force=True)
 
 
 def _build_site(site: Path, name: str, say) -> None:
@@ -352,12 +353,7 @@ def wrapper_text(cache: Path, name: str, cpu: str = DEFAULT_CPU) -> str:
 
 
 def _write_wrapper(cache: Path, name: str, cpu: str = DEFAULT_CPU) -> Path:
-    from edgekit.fileio import write_text_atomic
-
     path = cache / "bin" / f"python-{name}"
-    text = wrapper_text(cache, name, cpu)
-    if not path.is_file() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, text, force=True)
+    _write_if_changed(path, wrapper_text(cache, name, cpu))
     path.chmod(0o755)
     return path
