@@ -86,7 +86,7 @@ def aarch64_device():
     except EdgekitError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"the emulated aarch64 device is missing under CI: {exc}")
-        pytest.skip(f"no emulated aarch64 device: {exc}")
+        pytest.skip(f"no emulated aarch64 device: {exc} (bash scripts/install-test-tools.sh sets it up)")
 
 
 def _ensure_sshd() -> None:
@@ -98,8 +98,8 @@ def _ensure_sshd() -> None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "openssh-server",
                         "openssh-client"], check=True, env=env)
         return
-    pytest.skip("needs Debian's openssh-server (/usr/sbin/sshd) and ssh-keygen: apt-get install openssh-server "
-                "(installed automatically only as root under CI)")
+    pytest.skip("needs Debian's openssh-server (/usr/sbin/sshd) and ssh-keygen: bash scripts/install-test-tools.sh "
+                "installs them (as root; automatic only under CI)")
 
 
 @pytest.fixture(scope="session")

@@ -131,9 +131,11 @@ def _stamp(path: Path) -> dict | None:
 def open_device(cache=DEFAULT_CACHE) -> Device:
     """The device already set up in `cache`; EdgekitError (one line) when there is none or no qemu."""
     cache = Path(cache).expanduser()
-    require_qemu()
+    # The cache first: what is (not) set up there does not depend on this machine's tools, so the
+    # message for a missing device is the same whether or not qemu is installed.
     if _stamp(cache / "userland") is None:
         raise EdgekitError(f"no aarch64 userland in {cache}: run `edgekit device setup --cache {cache}` first")
+    require_qemu()
     runtimes = {}
     for name in RUNTIMES:
         stamp = _stamp(cache / "sites" / name)
