@@ -255,33 +255,35 @@ def main(argv=None) -> int:
     stale, skipped = [], []
 
     def cli_help(old: str) -> str:  # rendered once, and only when a page asks for it
-        if "cli" not in cache:
-            cache["cli"] = cli_help_block()
         made_with = _versions_of(old)
         if args.check and made_with not in (None, _versions()):
             # Another typer/rich lays the same help out differently: that is not drift in the docs,
             # so the block is left as it is (the rest of the page is still compared).
             skipped.append(f"the CLI help (made with {made_with}; this machine has {_versions()})")
             return old
+        if "cli" not in cache:
+            cache["cli"] = cli_help_block()
         return cache["cli"]
 
-    try:
+    changed = []
+    try:  # every page rendered before any is written: a bad marker leaves all of them as they were
         for page in pages():
             text = page.read_text(encoding="utf-8")
             new = render(page, text, cli_help)
-            if new == text:
-                continue
-            name = str(page.relative_to(ROOT))
-            if args.check:
-                stale.append(name)
-            else:
-                tmp = page.with_name(f".{page.name}.tmp")
-                tmp.write_text(new, encoding="utf-8")
-                os.replace(tmp, page)  # atomic: a reader never sees half a page
-                print(f"wrote {name}")
+            if new != text:
+                changed.append((page, new))
     except DocsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for page, new in changed:
+        name = str(page.relative_to(ROOT))
+        if args.check:
+            stale.append(name)
+            continue
+        tmp = page.with_name(f".{page.name}.tmp")
+        tmp.write_text(new, encoding="utf-8")
+        os.replace(tmp, page)  # atomic: a reader never sees half a page
+        print(f"wrote {name}")
     for name in skipped:
         print(f"not compared: {name}", file=sys.stderr)
     if stale:
