@@ -1,0 +1,51 @@
+"""`--metric FILE.py:fn`: a user's metric, `fn(outputs, ground_truth) -> dict[str, float]`.
+
+`outputs` maps each model output name to its (N, ...) array, `ground_truth` every array of the
+data .npz that is not a model input. The result must be a flat dict of numbers (JSON-able).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+
+
+def load_metric(spec: str):
+    target, _, name = spec.rpartition(":")
+    if not target.endswith(".py") or not name:
+        raise EdgekitError(f"--metric takes FILE.py:function, not {spec!r}")
+    if not os.path.isfile(target):
+        raise EdgekitError(f"metric file not found: {target}")
+    mod_name = "edgekit_user_metric_" + os.path.splitext(os.path.basename(target))[0]
+    module_spec = importlib.util.spec_from_file_location(mod_name, target)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[mod_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        raise EdgekitError(f"importing {target} failed: {type(exc).__name__}: {exc}") from None
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise EdgekitError(f"{target} has no function {name!r}")
+    return fn
+
+
+def run_metric(fn, spec: str, outputs: dict, ground_truth: dict) -> dict[str, float]:
+    try:
+        result = fn(outputs, ground_truth)
+    except Exception as exc:  # the user's code: its error, on one line, says where to look
+        raise EdgekitError(f"metric {spec} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if not isinstance(result, dict):
+        raise EdgekitError(f"metric {spec} must return a dict of name -> number, not {type(result).__name__}")
+    clean = {}
+    for k, v in result.items():
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                and not (isinstance(v, np.ndarray) and v.size == 1):
+            raise EdgekitError(f"metric {spec} returned {k!r} = {type(v).__name__}; values must be numbers")
+        clean[str(k)] = float(v) if not isinstance(v, (int, np.integer)) else int(v)
+    return clean
