@@ -1,7 +1,9 @@
-"""`edgekit eval FILE_OR_MODEL --data DIR|file.npz`: top-1 / top-5 on labeled data.
+"""`edgekit eval FILE_OR_MODEL --data DIR|file.npz`: top-1 / top-5 on labeled data, or a task's metrics.
 
 An exported file (.onnx / .tflite / .xml) runs on its own runtime, preprocessed with the card from
 its sidecar; a model source (zoo name, file.py:factory, with --weights) runs in PyTorch.
+`--task detection-1d|moment-retrieval|dense` (or `--metric FILE.py:fn`) runs an exported file on an
+.npz of model-ready inputs by name plus ground truth (docs/tasks.md) and scores all its outputs.
 """
 
 from __future__ import annotations
@@ -23,9 +25,16 @@ EXAMPLES = """Examples:
   edgekit eval m0_int8.tflite --data digits_test.npz --ssh pi@raspberrypi   # on the device's runtime
 
   edgekit eval micronet-m0 --weights digits_m0.pth --num-classes 10 --input-size 32 --data digits_test.npz
+
+  edgekit eval detector.onnx --task detection-1d --data thumos_val.npz --json   # mAP@0.5, mAP@0.5:0.95
+
+  edgekit eval grounding.onnx --task moment-retrieval --data charades_test.npz  # R@1/R@5 at IoU 0.5/0.7
+
+  edgekit eval model.onnx --task dense --metric my_metric.py:score --data val.npz
 """
 
 MODEL_FILES = (".onnx", ".tflite", ".xml")
+TASK_FILES = MODEL_FILES + (".pte",)
 CHECKPOINTS = (".pth", ".pt", ".ckpt", ".bin")
 
 
@@ -57,9 +66,13 @@ def eval_cmd(
     ssh: str = typer.Option(None, "--ssh", metavar="USER@HOST[:PORT]", help="Run the file on a device over SSH "
                             "(its own runtime; the data is preprocessed here and shipped as .npz)."),
     ssh_key: str = typer.Option(None, "--ssh-key", help="Private key for --ssh."),
+    task: str = typer.Option("classification", "--task", help="classification (top-1/top-5), detection-1d (mAP), "
+                             "moment-retrieval (R@k), dense (ODS-F / mIoU); formats in docs/tasks.md."),
+    metric: str = typer.Option(None, "--metric", metavar="FILE.py:fn", help="Your own metric: fn(outputs, ground_truth) "
+                               "returning {name: number}; both arguments map array names to (N, ...) arrays."),
     json_out: bool = JsonOpt,
 ):
-    """Top-1 / top-5 accuracy of an exported file on its runtime, or of a PyTorch model."""
+    """Top-1 / top-5 accuracy of an exported file on its runtime, or of a PyTorch model; --task for other tasks."""
     import time
 
     from edgekit.analysis.accuracy import runner_predict, topk_accuracy
@@ -72,6 +85,16 @@ def eval_cmd(
                            f"(edgekit eval micronet-m0 --weights {model} ...)")
     if ssh_key and not ssh:
         raise EdgekitError("--ssh-key needs --ssh")
+    if task != "classification" or metric:
+        from edgekit.analysis.metrics import task_module
+
+        module = task_module(task)  # an unknown task fails before anything loads
+        if ssh:
+            raise EdgekitError(f"--ssh evaluates classification only; run --task {task} here on the same file")
+        if path.suffix.lower() not in TASK_FILES:
+            raise EdgekitError(f"--task {task} evaluates an exported file (.onnx, .tflite, .xml, .pte), not {model}")
+        _print_task(_eval_task(path, data, module, task, metric, runtime, threads, size), t0, json_out)
+        return
     if ssh:
         if path.suffix.lower() not in MODEL_FILES:
             raise EdgekitError(f"--ssh evaluates an exported file (.onnx, .tflite, .xml), not {model}")
@@ -92,6 +115,12 @@ def eval_cmd(
         from edgekit.runtimes.base import open_runner
 
         runner = open_runner(path, runtime, threads=threads)
+        if len(runner.inputs()) > 1:  # not an image classifier: model-ready tensors by input name
+            from edgekit.analysis.metrics import classification
+
+            _print_task(_eval_task(path, data, classification, "classification", None, runtime, threads, size,
+                                   runner=runner), t0, json_out)
+            return
         card, card_from = card_for_file(path, runner)
         if input_size is not None:
             card = card.with_input_size(input_size)
@@ -120,6 +149,77 @@ def eval_cmd(
     name = where.get("file") or where.get("model")
     console.print(f"[bold]{name}[/] on {where['runtime']}: top-1 [bold]{acc.top1:.2f}%[/] ({acc.correct1}/{acc.n}), "
                   f"top-5 {acc.top5:.2f}%" + (f"  ({dataset.skipped} unreadable file(s) skipped)" if dataset.skipped else ""))
+
+
+def _print_task(result: dict, t0: float, json_out: bool) -> None:
+    import time
+
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    if json_out:
+        print_json(result)
+        return
+    shown = ", ".join(f"{k} [bold]{v:.2f}[/]" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in result["metrics"].items())
+    console.print(f"[bold]{result['file']}[/] on {result['runtime']} ({result['task']}, {result['n']} samples): {shown}")
+
+
+def _eval_task(path: Path, data: str, module, task: str, metric: str | None, runtime: str, threads: int,
+               size: int | None, runner=None) -> dict:
+    """Run the file over the task npz; the task's metric (or the user's) on all outputs by name."""
+    import numpy as np
+
+    from edgekit.analysis.metrics.task_data import load_npz, run_outputs, split_inputs
+    from edgekit.artifact import read_sidecar
+    from edgekit.runtimes.base import open_runner
+
+    fn = None
+    if metric:
+        from edgekit.analysis.metrics.user_metric import load_metric, run_metric
+
+        fn = load_metric(metric)
+    runner = runner or open_runner(path, runtime, threads=threads)
+    inputs, gt, n = split_inputs(load_npz(data), runner.inputs(), data)
+    if fn is None:
+        missing = [k for k in module.GROUND_TRUTH if k not in gt]
+        if missing:
+            raise EdgekitError(f"{data} has no {', '.join(missing)} for --task {task} (arrays: {', '.join(gt) or 'none'}; "
+                               "see docs/tasks.md)")
+    if size is not None and size < n:
+        if fn is not None:
+            raise EdgekitError("--size cannot subset the ground truth a --metric reads: write a smaller .npz")
+        inputs, gt, n = [a[:size] for a in inputs], _first_samples(gt, task, size), size
+    # the sidecar may name which model output plays which role ({"task": {"outputs": {"scores": "out0"}}})
+    declared = read_sidecar(path).get("task") or {}
+    outputs = _with_progress(lambda cb: run_outputs(runner, inputs, n, cb), n)
+    for role, name in (declared.get("outputs") or {}).items():
+        if name in outputs and role not in outputs:
+            outputs[role] = outputs[name]
+    if fn is not None:
+        metrics = run_metric(fn, metric, outputs, gt)
+    else:
+        options = {}
+        if task == "moment-retrieval" and declared.get("moment_anchors") is not None:
+            options["anchors"] = np.asarray(declared["moment_anchors"], np.float64)
+        needed = [k for k in module.OUTPUTS if k not in outputs and not (len(outputs) == 1 and task in ("classification", "dense"))
+                  and not (k == "moments" and "anchors" in options)]
+        if needed:
+            raise EdgekitError(f"{path} has no output {', '.join(needed)} for --task {task} (outputs: {', '.join(outputs)}): "
+                               "name them at export, map them in the sidecar's task.outputs, or pass --metric FILE.py:fn")
+        module.check(outputs, gt, n, **options)
+        metrics = module.evaluate(outputs, gt, **options)
+    return {"runtime": runner.runtime, "file": str(path), "task": task, "metric": metric or task, "data": data,
+            "n": n, "threads": threads, "inputs": [s.name for s in runner.inputs()],
+            "outputs": [s.name for s in runner.outputs()], "metrics": metrics}
+
+
+def _first_samples(gt: dict, task: str, size: int) -> dict:
+    """The ground truth of the first `size` samples (--size): per-sample arrays cut, segments by video."""
+    import numpy as np
+
+    if task == "detection-1d":
+        keep = np.asarray(gt["gt_video"]).reshape(-1) < size
+        return {**gt, **{k: np.asarray(gt[k])[keep] for k in ("gt_segments", "gt_labels", "gt_video")}}
+    return {**gt, **{k: gt[k][:size] for k in ("y", "gt_moment", "gt_map") if k in gt}}
 
 
 def _need_labels(dataset, data: str) -> None:
