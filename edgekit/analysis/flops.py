@@ -67,10 +67,14 @@ def count_params(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def count_madds(model: nn.Module, input_shape: tuple[int, ...]) -> MaddsReport:
+def count_madds(model: nn.Module, input_shape) -> MaddsReport:
     """Count on one forward pass of a batch-1 input of per-sample `input_shape` ((C, H, W) for an image,
-    (C, T, H, W) for a clip); the batch dimension 1 is prepended."""
-    input_shape = (1, *input_shape)
+    (C, T, H, W) for a clip), or of every input of an IO spec; the batch dimension 1 is prepended."""
+    from edgekit.models.examples import example_inputs
+    from edgekit.models.io_spec import as_io
+
+    io = as_io(input_shape)
+    input_shape = (1, *io.inputs[0].shape)
     layers: list[LayerCount] = []
     hooks = []
 
@@ -100,7 +104,7 @@ def count_madds(model: nn.Module, input_shape: tuple[int, ...]) -> MaddsReport:
     model.eval()
     try:
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-        model(torch.zeros(input_shape, dtype=dtype))
+        model(*example_inputs(io, dtype=dtype))
     finally:
         for h in hooks:
             h.remove()

@@ -169,3 +169,57 @@ def measure_parity(model, runner, input_shape: tuple[int, int, int], *, n: int =
             refs.append(ref.float().numpy())
             outs.append(from_runner_output(runner.run(feed)[0], out_spec))
     return compare(refs, outs, tolerance=TOLERANCES.get(precision))
+
+
+# ------------------------------------------------------------------------ several inputs / outputs
+
+def feed_for(x: np.ndarray, spec) -> np.ndarray:
+    """One input sample as the runtime takes it: its dtype (a TFLite graph takes token ids as int32)."""
+    feed = np.ascontiguousarray(x, dtype=np.dtype(spec.dtype))
+    if tuple(feed.shape) != tuple(spec.shape):
+        raise ValueError(f"runtime input {spec.name} has shape {tuple(spec.shape)}, expected {tuple(feed.shape)}")
+    return feed
+
+
+def torch_outputs(model, sample) -> list[np.ndarray]:
+    """PyTorch's outputs (flattened, float32 numpy) for one sample (a tuple of batch-1 arrays)."""
+    import torch
+
+    from edgekit.models.examples import flatten_outputs
+
+    with torch.no_grad():
+        ys = flatten_outputs(model(*(torch.from_numpy(np.ascontiguousarray(x)) for x in sample)))
+    return [y.float().numpy() for y in ys]
+
+
+def per_output_parity(refs: list[list[np.ndarray]], outs: list[list[np.ndarray]], names: list[str],
+                      tolerance: float | None) -> dict:
+    """Parity per output (each against its own scale) and the worst case over them, as a sidecar dict:
+    the top-level keys are those of a one-output Parity (the worst output's), plus `outputs`."""
+    per = {}
+    for j, name in enumerate(names):
+        per[name] = compare([r[j] for r in refs], [o[j] for o in outs], tolerance=tolerance)
+    worst_name = max(per, key=lambda n: per[n].rel_max_abs_diff)
+    worst = per[worst_name]
+    d = worst.to_dict()
+    d["cosine"] = min(p.cosine for p in per.values())
+    d["ok"] = all(p.ok for p in per.values())
+    d["worst_output"] = worst_name
+    d["outputs"] = {n: p.to_dict() for n, p in per.items()}
+    return d
+
+
+def measure_parity_io(model, runner, io, *, n: int = 8, precision: str = "fp32", seed: int = 0,
+                      samples=None) -> dict:
+    """Parity of a model with several inputs and/or outputs, per output, on samples made per input kind
+    (edgekit.analysis.sample_inputs) or given (`samples`: a list of tuples of batch-1 arrays)."""
+    from edgekit.analysis.sample_inputs import sample_set
+
+    in_specs, out_specs = runner.inputs(), runner.outputs()
+    samples = sample_set(io, n, seed) if samples is None else list(samples)[:n]
+    refs, outs = [], []
+    for sample in samples:
+        refs.append(torch_outputs(model, sample))
+        got = runner.run(*(feed_for(x, s) for x, s in zip(sample, in_specs)))
+        outs.append([from_runner_output(y, s) for y, s in zip(got, out_specs)])
+    return per_output_parity(refs, outs, io.output_names, TOLERANCES.get(precision))

@@ -101,3 +101,28 @@ def compare_outputs(arrays: dict, y_device: np.ndarray, precision: str | None = 
         diff = float(np.abs(arrays["y_export"].astype(np.float64) - out).max())
         result["vs_export_runtime"] = {"max_abs_diff": diff, "rel_max_abs_diff": diff / parity.output_scale}
     return result
+
+
+def make_reference_io(model, runner, samples, io) -> dict:
+    """The .ref.npz arrays of a model with several inputs/outputs: `x:NAME` per input (as the runtime
+    takes it), `y:NAME` per output (PyTorch) and `y_export:NAME` (the export machine's runtime), with
+    `input_names` / `output_names` giving the order."""
+    from edgekit.analysis.parity import feed_for, from_runner_output, torch_outputs
+
+    in_specs, out_specs = runner.inputs(), runner.outputs()
+    feeds = {s.name: [] for s in io.inputs}
+    ys = {n: [] for n in io.output_names}
+    ys_rt = {n: [] for n in io.output_names}
+    for sample in samples:
+        for spec, rt_spec, x in zip(io.inputs, in_specs, sample):
+            feeds[spec.name].append(feed_for(x, rt_spec))
+        for name, y in zip(io.output_names, torch_outputs(model, sample)):
+            ys[name].append(y)
+        got = runner.run(*(feeds[s.name][-1] for s in io.inputs))
+        for name, y, spec in zip(io.output_names, got, out_specs):
+            ys_rt[name].append(from_runner_output(y, spec))
+    arrays = {"input_names": np.array(io.input_names), "output_names": np.array(io.output_names)}
+    arrays |= {f"x:{k}": np.stack(v) for k, v in feeds.items()}
+    arrays |= {f"y:{k}": np.stack(v).astype(np.float32) for k, v in ys.items()}
+    arrays |= {f"y_export:{k}": np.stack(v) for k, v in ys_rt.items()}
+    return arrays

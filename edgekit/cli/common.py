@@ -60,6 +60,19 @@ InputSizeOpt = typer.Option(None, "--input-size", min=MIN_INPUT_SIZE, max=MAX_IN
 InputShapeOpt = typer.Option(None, "--input-shape", help="C,H,W for a model without a card (e.g. 3,224,224); "
                                                           "C,T,H,W for a video clip (3,8,112,112).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+# Several inputs: --input-shape repeated in forward's order, or --input NAME=SHAPE[:DTYPE] repeated.
+InputShapesOpt = typer.Option(None, "--input-shape", help="C,H,W for a model without a card (e.g. 3,224,224); "
+                                                          "C,T,H,W for a video clip (3,8,112,112). Repeat it for "
+                                                          "each input of forward(), in order.")
+InputOpt = typer.Option(None, "--input", metavar="NAME=SHAPE[:DTYPE]",
+                        help="A named input, repeatable: --input image=3,64,64 --input tokens=12:int64 "
+                             "(names are forward()'s parameters; dtype float32, int64 or int32).")
+
+
+def input_shape_arg(shapes):
+    """One --input-shape as the classic string, several as a list, none as None."""
+    shapes = list(shapes or [])
+    return None if not shapes else shapes[0] if len(shapes) == 1 else shapes
 
 
 def print_json(obj) -> None:

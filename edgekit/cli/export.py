@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgekit.cli.common import (MAX_OPSET, InputShapeOpt, InputSizeOpt, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
+from edgekit.cli.common import (MAX_OPSET, InputOpt, InputShapesOpt, InputSizeOpt, input_shape_arg, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
                                 err_console, print_json, show_progress)
 from edgekit.errors import EdgekitError
 
@@ -21,6 +21,10 @@ EXAMPLES = """Examples:
   edgekit export mynet.py:build --input-shape 3,96,96 --target openvino --json
 
   edgekit export resnet18-dyconv --target tflite --tune-forms
+
+  edgekit export refine.py:build --input image=3,64,64 --input flow=2,64,64 --target all
+
+  edgekit export retrieval.py:build --input video=512,32 --input tokens=12:int64 --target onnx
 """
 
 
@@ -30,7 +34,8 @@ def export_cmd(
     weights: str = WeightsOpt,
     num_classes: int = NumClassesOpt,
     input_size: int = InputSizeOpt,
-    input_shape: str = InputShapeOpt,
+    input_shape: list[str] = InputShapesOpt,
+    input: list[str] = InputOpt,
     output: str = typer.Option(None, "--output", "-o",
                                help="Output file (one target) or directory. Default: ./<model>[-<precision>].<ext>"),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
@@ -75,7 +80,8 @@ def export_cmd(
 
     from edgekit.exporters.pipeline import export_model
 
-    kwargs = dict(weights=weights, num_classes=num_classes, input_size=input_size, input_shape=input_shape,
+    kwargs = dict(weights=weights, num_classes=num_classes, input_size=input_size,
+                  input_shape=input_shape_arg(input_shape), inputs=list(input or []) or None,
                   precision=precision, opset=opset, rewrite=not no_rewrite, verify=not no_verify, out=output,
                   force=force, calib=calib, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
                   n_parity=parity_inputs, calib_size=calib_size, max_drop=max_drop, tune_forms=tune_forms,

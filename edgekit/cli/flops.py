@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgekit.cli.common import (InputShapeOpt, InputSizeOpt, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
+from edgekit.cli.common import (InputOpt, InputShapesOpt, InputSizeOpt, input_shape_arg, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
                                 human, print_json)
 
 EXAMPLES = """Examples:
@@ -26,7 +26,8 @@ def flops_cmd(
     weights: str = WeightsOpt,
     num_classes: int = NumClassesOpt,
     input_size: int = InputSizeOpt,
-    input_shape: str = InputShapeOpt,
+    input_shape: list[str] = InputShapesOpt,
+    input: list[str] = InputOpt,
     per_layer: bool = typer.Option(False, "--per-layer", help="One row per conv / linear / dynamic op."),
     json_out: bool = JsonOpt,
 ):
@@ -36,8 +37,8 @@ def flops_cmd(
     from edgekit.models.source import load_model
 
     net, card = load_model(model, weights=weights, num_classes=num_classes, input_size=input_size,
-                           input_shape=input_shape)
-    report = count_madds(net, card.input_size)
+                           input_shape=input_shape_arg(input_shape), inputs=list(input or []) or None)
+    report = count_madds(net, card.input_size if card.io.is_single else card.io)
     target = card.madds_target
     if target is not None and is_registered(model) and tuple(card.input_size) != tuple(get_card(model).input_size):
         target = None  # the published target is for the card's own input (224x224, or a clip's T×H×W)

@@ -39,6 +39,20 @@ class Exporter(Protocol):
         ...
 
 
+def io_names(options: ExportOptions, n_in: int = 1) -> tuple[list[str], list[str]]:
+    """(input names, output names) every target gives the graph: the IO spec's for a model with several
+    inputs or outputs (options.extra["io"]), the classic `input` / `logits` otherwise."""
+    io = options.extra.get("io")
+    if io is None:
+        return ["input"], ["logits"]
+    return io.input_names, io.output_names
+
+
+def as_args(example) -> tuple:
+    """The example as a tuple of positional inputs (one tensor is the classic one-input form)."""
+    return tuple(example) if isinstance(example, (tuple, list)) else (example,)
+
+
 # target → (module, class)
 EXPORTERS = {
     "onnx": ("edgekit.exporters.onnx", "OnnxExporter"),

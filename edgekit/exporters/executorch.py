@@ -33,7 +33,9 @@ def export_program(model, example):
     import torch
 
     try:
-        return torch.export.export(model, (example,), strict=False)
+        from edgekit.exporters.base import as_args
+
+        return torch.export.export(model, as_args(example), strict=False)
     except Exception as exc:  # torch.export raises many types (Unsupported, UserError, ...)
         raise EdgekitError(f"ExecuTorch cannot export the model (torch.export): {type(exc).__name__}: "
                            f"{_first_line(exc)}") from None
@@ -104,7 +106,7 @@ class ExecuTorchExporter:
             **({"quantization": quantization} if quantization is not None else {}),
             "converter": f"executorch {executorch_version()} (torch {torch.__version__.split('+')[0]}), XNNPACK partitioner",
             "layout": "nchw",
-            "input_shape": list(example.shape),
+            "input_shape": list(example.shape) if not isinstance(example, tuple) else [list(a.shape) for a in example],
             "weights_dtype": {"int8": "int8"}.get(options.precision, "float32"),
             "metadata_embedded": False,
             "seconds": {k: round(v, 3) for k, v in seconds.items()},

@@ -74,7 +74,7 @@ def _opset_of(path: Path) -> int | None:
     return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
-def torch_to_onnx(model, example, path: Path, opset: int) -> str:
+def torch_to_onnx(model, example, path: Path, opset: int, input_names=None, output_names=None) -> str:
     """Export with torch.export (dynamo); fall back to TorchScript. Returns the path taken.
 
     The dynamo exporter writes its native opset and down-converts with onnx's version converter,
@@ -83,11 +83,15 @@ def torch_to_onnx(model, example, path: Path, opset: int) -> str:
     """
     import torch
 
-    common = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset)
+    from edgekit.exporters.base import as_args
+
+    common = dict(input_names=list(input_names or [INPUT_NAME]), output_names=list(output_names or [OUTPUT_NAME]),
+                  opset_version=opset)
+    args = as_args(example)
     dynamo_error = None
     try:
         with _quiet(), torch.no_grad():
-            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, optimize=True,
+            torch.onnx.export(model, args, str(path), dynamo=True, external_data=False, optimize=True,
                               verbose=False, **common)
         if _opset_of(path) == opset:
             return "torch.onnx.export(dynamo=True)"
@@ -95,7 +99,7 @@ def torch_to_onnx(model, example, path: Path, opset: int) -> str:
         dynamo_error = exc
     try:
         with _quiet(), torch.no_grad():
-            torch.onnx.export(model, (example,), str(path), dynamo=False, do_constant_folding=True, **common)
+            torch.onnx.export(model, args, str(path), dynamo=False, do_constant_folding=True, **common)
         return "torch.onnx.export(dynamo=False)"
     except Exception as exc:
         raise EdgekitError(f"torch.onnx.export failed: {_first_line(dynamo_error or exc)}") from exc
@@ -186,7 +190,10 @@ class OnnxExporter:
             raise EdgekitError(f"--opset {options.opset} is too old: edgekit exports opset {MIN_OPSET} or newer")
         if options.nhwc:
             model, example = _channels_last(model), example.permute(*to_channels_last(example.dim())).contiguous()
-        path_taken = torch_to_onnx(model, example, path, options.opset)
+        from edgekit.exporters.base import io_names
+
+        names_in, names_out = io_names(options)
+        path_taken = torch_to_onnx(model, example, path, options.opset, names_in, names_out)
 
         proto = onnx.load(str(path))
         nodes_exported = len(proto.graph.node)

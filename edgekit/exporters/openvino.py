@@ -22,17 +22,20 @@ from edgekit.exporters.base import ExportOptions
 from edgekit.layouts import to_channels_last
 
 
-def onnx_file(model, example, path: Path, opset: int = 18) -> None:
+def onnx_file(model, example, path: Path, opset: int = 18, names=None) -> None:
     """A plain static-shape ONNX export (TorchScript exporter, constants folded)."""
     import torch
 
+    from edgekit.exporters.base import as_args
+
+    names_in, names_out = names or (["input"], ["output"])
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=min(opset, 18),
-                          input_names=["input"], output_names=["output"], do_constant_folding=True)
+        torch.onnx.export(model, as_args(example), str(path), dynamo=False, opset_version=min(opset, 18),
+                          input_names=list(names_in), output_names=list(names_out), do_constant_folding=True)
 
 
-def to_openvino(model, example, frontend: str = "onnx", opset: int = 18):
+def to_openvino(model, example, frontend: str = "onnx", opset: int = 18, names=None):
     """An ov.Model of eval-mode `model` traced on `example`."""
     import openvino as ov
 
@@ -40,11 +43,15 @@ def to_openvino(model, example, frontend: str = "onnx", opset: int = 18):
         if frontend == "torch":
             import torch
 
+            from edgekit.exporters.base import as_args
+
+            args = as_args(example)
             with torch.no_grad():
-                return ov.convert_model(model, example_input=example, input=[tuple(example.shape)])
+                return ov.convert_model(model, example_input=args if len(args) > 1 else example,
+                                        input=[tuple(a.shape) for a in args])
         with tempfile.TemporaryDirectory(prefix="edgekit-ov-") as tmp:
             path = Path(tmp) / "model.onnx"
-            onnx_file(model, example, path, opset)
+            onnx_file(model, example, path, opset, names)
             return ov.convert_model(str(path))
     except EdgekitError:
         raise
@@ -76,7 +83,16 @@ class OpenVINOExporter:
             model, example, layout = nhwc_input(model), example.permute(*to_channels_last(example.dim())).contiguous(), "nhwc"
             model.card = card_of
         t0 = time.perf_counter()
-        ov_model = to_openvino(model.eval(), example, frontend, options.opset)
+        from edgekit.exporters.base import io_names
+
+        names = io_names(options) if options.extra.get("io") is not None else None
+        ov_model = to_openvino(model.eval(), example, frontend, options.opset, names)
+        if names is not None:  # friendly names and tensor names: the IO spec's, checked after conversion
+            for port, name in zip(ov_model.inputs, names[0]):
+                port.get_node().set_friendly_name(name)
+                port.set_names({name})
+            for port, name in zip(ov_model.outputs, names[1]):
+                port.set_names({name})
         convert_s = time.perf_counter() - t0
         card = getattr(model, "card", None)
         meta = dict(options.extra.get("metadata") or {})
@@ -98,7 +114,7 @@ class OpenVINOExporter:
             "converter": f"openvino {ov.get_version().split('-')[0]}",
             "frontend": frontend,
             "layout": layout,
-            "input_shape": list(example.shape),
+            "input_shape": list(example.shape) if not isinstance(example, tuple) else [list(a.shape) for a in example],
             "weights_dtype": {"fp16": "float16", "int8": "int8"}.get(options.precision, "float32"),
             "seconds": {"convert_model": round(convert_s, 3), "save_model": round(time.perf_counter() - t1, 3)},
         }

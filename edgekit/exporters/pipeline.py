@@ -137,7 +137,8 @@ def rewrite_model(model, card, target: str, verify: bool, tune: bool = False) ->
             return model, [], "unavailable"
         raise
     # The engine works on its own deep copy: `model` stays the untouched reference for parity.
-    rewritten, log = rewrite_for_export(model, input_shape=tuple(card.input_size), target=target, verify=verify,
+    shape = tuple(card.input_size) if card.io.is_single else card.io
+    rewritten, log = rewrite_for_export(model, input_shape=shape, target=target, verify=verify,
                                       tune=tune)
     rewritten.eval()
     if getattr(rewritten, "card", None) is None:
@@ -175,6 +176,23 @@ def analyse(target: str, path: Path) -> tuple[dict | None, int | None, dict | No
     if total is None and census is not None and census.get("graph_madds") is not None:
         total = int(census["graph_madds"])
     return census, total, (detail.to_dict() if hasattr(detail, "to_dict") else None)
+
+
+def check_io(target: str, io, runner) -> None:
+    """The converted file keeps the IO spec: the same input and output names, in the same order, with
+    the same shapes. A converter that renamed or reordered them fails the export (nothing written)."""
+    got_in = [s.name for s in runner.inputs()]
+    got_out = [s.name for s in runner.outputs()]
+    if target == "executorch":  # a .pte stores no names: its method's order is checked by shape below
+        got_in, got_out = (io.input_names[: len(got_in)] + got_in[len(io.input_names):],
+                           io.output_names[: len(got_out)] + got_out[len(io.output_names):])
+    if got_in != io.input_names or got_out != io.output_names:
+        raise EdgekitError(f"{target}: the converted file's I/O is ({', '.join(got_in)}) -> ({', '.join(got_out)}), "
+                           f"the model's ({', '.join(io.input_names)}) -> ({', '.join(io.output_names)})")
+    for spec, s in zip(io.inputs, runner.inputs()):
+        if tuple(s.shape) != (1, *spec.shape):
+            raise EdgekitError(f"{target}: input {spec.name} has shape {tuple(s.shape)} in the converted file, "
+                               f"the model takes {(1, *spec.shape)}")
 
 
 # ---------------------------------------------------------------------------------- calibration
@@ -233,12 +251,16 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
                  force: bool = False, calib=None, calib_method: str = "minmax", int8_io: bool = False,
                  nhwc: bool = False, n_parity: int = 8, progress: Progress | None = None,
                  calib_size: int | None = None, max_drop: float | None = None, tune_forms: bool = False,
-                 compat: str | None = None, int8_search: bool = True) -> ExportResult:
+                 compat: str | None = None, int8_search: bool = True, inputs: list[str] | None = None) -> ExportResult:
     """Export `source` (zoo name, file.py:factory, module:factory) to `target` ("all" for every target).
 
     `int8_search=False` keeps the default INT8 policy (every layer group INT8 but the dynamic heads)
     instead of timing each group both ways on this machine: for an export made on a machine that is
     not the target (an x86 host without VNNI keeps onnxruntime's M0 all float; an ARM board may not).
+
+    Several inputs: `inputs=["image=3,64,64", "tokens=12:int64"]` (or a list of `input_shape`s in
+    forward's order); every target keeps the IO spec's names and order (checked after conversion) and
+    parity is measured per output.
 
     Returns an ExportResult; raises EdgekitError for user mistakes (nothing is written then).
     """
@@ -297,9 +319,18 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     from edgekit.models.source import load_model
 
     model, card = load_model(source, weights=weights, num_classes=num_classes, input_size=input_size,
-                             input_shape=input_shape)
+                             input_shape=input_shape, inputs=inputs)
     model.eval()
-    base_madds = count_madds(model, card.input_size)
+    io = card.io
+    if not io.is_single:
+        for flag, given in (("--nhwc", nhwc), ("--int8-io", int8_io), ("--max-drop", max_drop is not None)):
+            if given:
+                raise EdgekitError(f"{flag} is not supported yet for a model with several inputs or outputs "
+                                   f"({', '.join(io.input_names)} -> {', '.join(io.output_names)})")
+        if precision == "int8":
+            raise EdgekitError("INT8 of a model with several inputs or outputs is not in this build yet: export fp32 "
+                               "or fp16")
+    base_madds = count_madds(model, card.input_size if io.is_single else io)
     calib_x, calib_extra = (None, {})
     if precision == "int8":
         calib_x, calib_extra = load_int8_data(calib, card, calib_size, max_drop)
@@ -320,7 +351,8 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
             reference = meta.pop("_reference", None)
             if reference is not None:  # inputs + PyTorch outputs for parity on a device (bench --parity)
                 write_reference(tmp_of[reference_path(plan[t][0])], reference)
-                meta["reference"] = {"file": reference_path(plan[t][0]).name, "n": int(len(reference["x"])),
+                n_ref = len(reference["x"]) if "x" in reference else len(reference[f"x:{card.io.input_names[0]}"])
+                meta["reference"] = {"file": reference_path(plan[t][0]).name, "n": int(n_ref),
                                      "inputs": meta["parity"]["inputs"]}
             tmp_of[sidecar_path(plan[t][0])].write_text(sidecar_text(meta))
             metas.append(meta)
@@ -362,11 +394,21 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
     else:
         export_net, log, status = model, [], "skipped (--no-rewrite)"
     timings["rewrite"] = time.perf_counter() - t0
-    madds_after = count_madds(export_net, card.input_size) if export_net is not model else base_madds
+    io = card.io
+    shape = tuple(card.input_size) if io.is_single else io
+    madds_after = count_madds(export_net, shape) if export_net is not model else base_madds
     overhead = madds_after.conv_madds - base_madds.conv_madds
 
     step(f"{target}: converting")
-    example = torch.zeros((1, *card.input_size))
+    if io.is_single:
+        example = torch.zeros((1, *card.input_size))
+    else:  # a flat tuple of outputs in the spec's order, whatever forward returns (dict, nested tuples)
+        from edgekit.models.examples import FlatOutputs, example_inputs
+
+        card_of = getattr(export_net, "card", card)
+        export_net = FlatOutputs(export_net).eval()
+        export_net.card = card_of
+        example = example_inputs(io)
     options = ExportOptions(target=target, precision=precision, opset=opset, nhwc=nhwc, int8_io=int8_io,
                             calib=calib_x, calib_method=calib_method, extra=dict(calib_extra))
     options.extra["metadata"] = {
@@ -375,6 +417,9 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
                                           "rewrite_overhead": overhead},
         "rewrites": [r.get("name", "?") for r in log],
     }
+    if not io.is_single:
+        options.extra["io"] = io
+        options.extra["metadata"]["io"] = io.to_dict()
     t0 = time.perf_counter()
     with torch.no_grad():
         converted = exporter.convert(export_net, example, list(paths), options) or {}
@@ -387,13 +432,29 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
     runner = open_runner(paths[0], threads=1)
     inputs = [vars(s) | {"shape": list(s.shape)} for s in runner.inputs()]
     outputs = [vars(s) | {"shape": list(s.shape)} for s in runner.outputs()]
-    # INT8 is judged on the data it was calibrated for; random inputs would fall outside its ranges.
-    parity_data = calib_x if (precision == "int8" and calib_x is not None) else None
-    parity = measure_parity(model, runner, tuple(card.input_size), n=n_parity, nhwc=True if nhwc else None,
-                            precision=precision, inputs=parity_data) if n_parity else None
-    reference = make_reference(model, runner, reference_samples(card.input_size, parity_data),
-                               nhwc=bool(nhwc) or is_channels_last(runner.inputs()[0], tuple(card.input_size))) \
-        if n_parity else None
+    if io.is_single:
+        # INT8 is judged on the data it was calibrated for; random inputs would fall outside its ranges.
+        parity_data = calib_x if (precision == "int8" and calib_x is not None) else None
+        parity = measure_parity(model, runner, tuple(card.input_size), n=n_parity, nhwc=True if nhwc else None,
+                                precision=precision, inputs=parity_data) if n_parity else None
+        reference = make_reference(model, runner, reference_samples(card.input_size, parity_data),
+                                   nhwc=bool(nhwc) or is_channels_last(runner.inputs()[0], tuple(card.input_size))) \
+            if n_parity else None
+        parity_dict = (parity.to_dict() | {"inputs": "calibration data" if parity_data is not None
+                                           else "random normal + structured"}) if parity is not None else None
+    else:  # names and order first: parity per output only means something once they are right
+        from edgekit.analysis.parity import measure_parity_io
+        from edgekit.analysis.reference import make_reference_io
+        from edgekit.analysis.sample_inputs import sample_set
+
+        check_io(target, io, runner)
+        for entry, name in zip(inputs + outputs, io.input_names + io.output_names):
+            entry["name"] = name  # ExecuTorch's runner reads them back from the sidecar
+        parity_dict = measure_parity_io(model, runner, io, n=n_parity, precision=precision) if n_parity else None
+        if parity_dict is not None:
+            parity_dict["inputs"] = "random + structured per input kind"
+        reference = make_reference_io(model, runner, sample_set(io, 2), io) if n_parity else None
+        parity = None
     del runner
     timings["parity"] = time.perf_counter() - t0
     if parity is not None and not parity.ok:
@@ -402,6 +463,12 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
     if parity is not None and parity.output_scale < 1e-6:
         warnings.append(f"outputs are ~0 (max |logit| {parity.output_scale:.1e}): parity says little — untrained "
                         "weights with default BatchNorm statistics?")
+    for name, p in ((parity_dict or {}).get("outputs") or {}).items():
+        if not p["ok"]:
+            warnings.append(f"parity of output {name}: {p['rel_max_abs_diff']:.2e} x its scale exceeds the "
+                            f"{precision} tolerance {p['tolerance']:.0e}")
+        elif p["output_scale"] < 1e-6:
+            warnings.append(f"output {name} is ~0 (max {p['output_scale']:.1e}): parity says little")
 
     step(f"{target}: census and MAdds")
     t0 = time.perf_counter()
@@ -430,14 +497,14 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
         "madds": madds,
         "rewrite_status": status,
         "rewrites": log,
-        "parity": (parity.to_dict() | {"inputs": "calibration data" if parity_data is not None
-                                        else "random normal + structured"}) if parity is not None else None,
+        "parity": parity_dict,
         "census": census,
         "conversion_seconds": round(timings["convert"], 3),
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "layout": layout,
         "inputs": inputs,
         "outputs": outputs,
+        "io": io.to_dict(),
         "quantization": quantization,
         "export": converted,
         "warnings": warnings,

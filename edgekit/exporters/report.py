@@ -30,6 +30,12 @@ def parity_text(p: dict | None) -> str:
         return "not measured"
     tol = p.get("tolerance")
     verdict = "" if tol is None else (" ok" if p.get("ok") else f" OVER tolerance {tol:.0e}")
+    if p.get("outputs"):  # several outputs: each against its own scale
+        parts = []
+        for name, q in p["outputs"].items():
+            ok = "" if q.get("tolerance") is None else (" ok" if q.get("ok") else f" OVER {q['tolerance']:.0e}")
+            parts.append(f"{name} {_sci(q['rel_max_abs_diff'])}{ok} (cos {q['cosine']:.6f})")
+        return f"per output, x its own scale: {'; '.join(parts)} on {p['n_inputs']} inputs"
     return (f"max abs diff {_sci(p['max_abs_diff'])} = {_sci(p['rel_max_abs_diff'])} x output scale{verdict}, "
             f"cosine {p['cosine']:.6f}, top-1 {p['top1_agreement'] * 100:.0f}% on {p['n_inputs']} inputs")
 

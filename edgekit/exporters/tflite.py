@@ -108,12 +108,14 @@ def replicate_pad_max_pools(model):
 
 
 def litert_convert(model, example) -> bytes:
-    """litert_torch.convert(model, (example,)) → flatbuffer bytes, quietly."""
+    """litert_torch.convert(model, (example,)) → flatbuffer bytes, quietly (`example`: a tensor or a tuple)."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     import litert_torch
 
+    from edgekit.exporters.base import as_args
+
     try:
-        edge = litert_torch.convert(model, (example,))
+        edge = litert_torch.convert(model, as_args(example))
     except Exception as exc:  # the converter raises many types; the first line says what it was
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise EdgekitError(f"litert-torch could not convert the model: {type(exc).__name__}: {first}") from None
@@ -131,6 +133,28 @@ def fp16_weights(content: bytes) -> bytes:
     with contextlib.redirect_stderr(io.StringIO()):  # its transformation step draws a progress bar regardless
         result = q.quantize(enable_progress_bar=False, enable_progress_report=False)
     return bytes(result.quantized_model)
+
+
+def rename_io(content: bytes, input_names: list[str], output_names: list[str]) -> bytes:
+    """The flatbuffer with its signature's inputs/outputs (and their tensors) named as the IO spec says.
+
+    litert-torch names them args_0.. / output_0..; the subgraph keeps forward's positional order, which
+    the runner reads back and the pipeline checks against the spec after conversion."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    sg = model.subgraphs[0]
+    if len(sg.inputs) != len(input_names) or len(sg.outputs) != len(output_names):
+        raise EdgekitError(f"litert-torch made a graph with {len(sg.inputs)} inputs / {len(sg.outputs)} outputs, the "
+                           f"model has {len(input_names)} / {len(output_names)}")
+    by_index = {int(i): n for i, n in zip(sg.inputs, input_names)} | {int(i): n for i, n in zip(sg.outputs, output_names)}
+    for idx, name in by_index.items():
+        sg.tensors[idx].name = name.encode()
+    for sd in model.signatureDefs or []:
+        for t in list(sd.inputs or []) + list(sd.outputs or []):
+            if int(t.tensorIndex) in by_index:
+                t.name = by_index[int(t.tensorIndex)].encode()
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def embed_metadata(content: bytes, name: str, text: str) -> bytes:
@@ -165,6 +189,8 @@ class TFLiteExporter:
         card = getattr(model, "card", None)
         model, pools = replicate_pad_max_pools(model.eval())
         sample = example
+        if options.extra.get("io") is not None and options.nhwc:
+            raise EdgekitError("--nhwc with several inputs is not supported yet: export NCHW")
         if options.nhwc:
             model = nhwc_input(model)
             sample = example.permute(*to_channels_last(example.dim())).contiguous()
@@ -178,7 +204,12 @@ class TFLiteExporter:
             "card": card.to_dict() if card is not None else None,
             "precision": options.precision,
         })
-        meta.update(layout=layout, input_shape=list(sample.shape))
+        if options.extra.get("io") is not None:
+            from edgekit.exporters.base import io_names
+
+            content = rename_io(content, *io_names(options))
+        meta.update(layout=layout, input_shape=list(sample.shape) if not isinstance(sample, tuple)
+                    else [list(a.shape) for a in sample])
         embedded = True
         try:  # before the fp16 pass: its output stores buffers by offset, which repacking breaks
             content = embed_metadata(content, METADATA_NAME, json.dumps(meta))
@@ -204,7 +235,7 @@ class TFLiteExporter:
             **({"quantization": quantization} if quantization is not None else {}),
             "converter": f"litert_torch {getattr(litert_torch, '__version__', '')}".strip(),
             "layout": layout,
-            "input_shape": list(sample.shape),
+            "input_shape": list(sample.shape) if not isinstance(sample, tuple) else [list(a.shape) for a in sample],
             "weights_dtype": {"fp16": "float16", "int8": "int8"}.get(options.precision, "float32"),
             "fp32_bytes": fp32_bytes,
             "metadata_embedded": embedded,

@@ -29,6 +29,27 @@ class Card:
     paper: str = ""
     description: str = ""
     extra: dict = field(default_factory=dict)
+    # Named inputs and outputs (edgekit.models.io_spec); empty: one float input of `input_size` → logits.
+    inputs: tuple = ()
+    outputs: tuple = ()
+
+    @property
+    def io(self):
+        """The model's IO spec: the declared inputs/outputs, else one input of `input_size`."""
+        from edgekit.models.io_spec import IOSpec
+
+        if self.inputs:
+            return IOSpec(tuple(self.inputs), tuple(self.outputs))
+        io = IOSpec.single(self.input_size)
+        return io.with_outputs(self.outputs) if self.outputs else io
+
+    def with_io(self, io) -> "Card":
+        """The card for IO spec `io`; `input_size` follows the first input (what single-input code reads)."""
+        if io.is_single and io.inputs[0].name == "input":
+            return dataclasses.replace(self, input_size=tuple(io.inputs[0].shape), inputs=(),
+                                       outputs=tuple(io.outputs))
+        return dataclasses.replace(self, input_size=tuple(io.inputs[0].shape), inputs=tuple(io.inputs),
+                                   outputs=tuple(io.outputs))
 
     def with_input_size(self, size: int) -> "Card":
         """The same card for a square input of `size` pixels (crop and resize scale along; a clip keeps T)."""
@@ -45,6 +66,8 @@ class Card:
         d["input_size"] = list(self.input_size)
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
+        d["inputs"] = [s.to_dict() for s in self.inputs]
+        d["outputs"] = [s.to_dict() for s in self.outputs]
         return d
 
     @classmethod
@@ -54,4 +77,8 @@ class Card:
         for key in ("input_size", "mean", "std"):
             if key in kw and kw[key] is not None:
                 kw[key] = tuple(kw[key])
+        from edgekit.models.io_spec import InputSpec, OutputSpec
+
+        kw["inputs"] = tuple(InputSpec.from_dict(s) for s in kw.get("inputs") or ())
+        kw["outputs"] = tuple(OutputSpec.from_dict(s) for s in kw.get("outputs") or ())
         return cls(**kw)

@@ -67,13 +67,57 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _input_args(input_shape, inputs) -> list[str] | None:
+    """The several-input form of the command line: repeated --input-shape, or any --input NAME=SHAPE."""
+    shapes = list(input_shape) if isinstance(input_shape, (list,)) else ([] if input_shape is None else [input_shape])
+    named = list(inputs or [])
+    if named and len(shapes) and not all(isinstance(s, str) for s in shapes):
+        raise EdgekitError("give the inputs either as --input NAME=SHAPE or as --input-shape, not both")
+    if named and shapes:
+        raise EdgekitError("give the inputs either as --input NAME=SHAPE or as --input-shape, not both")
+    if named:
+        return [str(a) for a in named]
+    if len(shapes) > 1:
+        return [s if isinstance(s, str) else ",".join(map(str, s)) for s in shapes]
+    if len(shapes) == 1 and isinstance(shapes[0], str):
+        try:
+            parse_input_shape(shapes[0])
+        except EdgekitError:  # not an image or clip (a feature sequence C,T, say): the general form
+            from edgekit.models.io_spec import parse_shape
+
+            parse_shape(shapes[0], f"--input-shape {shapes[0]!r}")
+            return shapes
+    return None
+
+
+def _fill_token_ranges(model, io):
+    """Integer inputs with no declared range get [0, smallest nn.Embedding vocabulary) — ids inside
+    every table the model has — or [0, 2) when it has none."""
+    import dataclasses
+
+    import torch
+
+    vocab = [m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    hi = min(vocab) if vocab else 2
+    specs = tuple(dataclasses.replace(s, range=(0, hi)) if s.is_integer and s.range is None else s for s in io.inputs)
+    return dataclasses.replace(io, inputs=specs)
+
+
 def load_model(source: str, weights: str | None = None, num_classes: int | None = None,
-               input_size: int | None = None, input_shape: str | tuple | None = None, condition: bool = True):
+               input_size: int | None = None, input_shape: str | tuple | list | None = None, condition: bool = True,
+               inputs: list[str] | None = None):
     """The model and its card (also attached as `model.card`).
+
+    Several inputs: `inputs` (['image=3,64,64', 'tokens=12:int64'], the CLI's --input) or a list of
+    `input_shape`s in forward's order (names from forward's parameters); the card's IO spec
+    (`card.io`) then names every input and output, probed from one forward pass.
 
     A zoo model without weights gets BatchNorm statistics from random data (`condition`), so
     its outputs are O(1) like a trained model's; the card's `extra["weights"]` records it.
     """
+    multi = _input_args(input_shape, inputs)
+    if multi is not None:
+        input_shape = None
     if is_registered(source):
         model = create_model(source, weights=weights, num_classes=num_classes)
         card = model.card
@@ -89,6 +133,8 @@ def load_model(source: str, weights: str | None = None, num_classes: int | None 
         if not isinstance(model, torch.nn.Module):
             raise EdgekitError(f"{source} returned a {type(model).__name__}, not a torch.nn.Module")
         card = getattr(model, "card", None)
+        if not isinstance(card, Card) and multi is not None:
+            card = Card(name=source)
         if not isinstance(card, Card):
             if input_shape is None:
                 raise EdgekitError(f"{source} has no model card: give --input-shape C,H,W (C,T,H,W for a clip)")
@@ -107,11 +153,18 @@ def load_model(source: str, weights: str | None = None, num_classes: int | None 
         import dataclasses
 
         card = dataclasses.replace(card, input_size=shape, crop=shape[-1])
+    if multi is not None:
+        from edgekit.models.io_spec import io_from_args
+
+        io = io_from_args(model, multi, source)
+        card = card.with_io(io)
+        if io.inputs[0].kind == "image":
+            card = dataclasses_replace(card, crop=io.inputs[0].shape[-1], resize=io.inputs[0].shape[-1])
     if input_size is not None:
         if isinstance(input_size, bool) or not isinstance(input_size, int) or not 1 <= input_size <= MAX_DIM:
             raise EdgekitError(f"input size {input_size!r} is not a whole number of pixels from 1 to {MAX_DIM}")
         card = card.with_input_size(input_size)
-    _probe(model, card)
+    card = _probe(model, card, source)
     if condition and weights is None and is_registered(source):
         import dataclasses
 
@@ -124,15 +177,58 @@ def load_model(source: str, weights: str | None = None, num_classes: int | None 
     return model, card
 
 
-def _probe(model, card) -> None:
-    """One batch-1 forward pass at the card's input shape: a size the network cannot take (too
-    small for its strides, say) is one line here, not a traceback from deep inside a later step."""
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
+
+
+def _probe(model, card, source: str = ""):
+    """One batch-1 forward pass at the card's inputs: a size the network cannot take (too small for its
+    strides, say) or a missing input is one line here, not a traceback from deep inside a later step.
+    Returns the card with its IO spec completed (token ranges; output names when there are several)."""
     import torch
 
-    shape = tuple(card.input_size)
+    from edgekit.models.examples import example_inputs, flatten_outputs, output_names_of
+    from edgekit.models.io_spec import OutputSpec, forward_parameters, required_parameters
+
+    io = _fill_token_ranges(model, card.io)
+    required = required_parameters(model)
+    if len(required) > len(io.inputs):
+        given = ", ".join(io.input_names)
+        raise EdgekitError(f"{card.name}: forward() takes {len(required)} inputs ({', '.join(required)}); "
+                           f"given {len(io.inputs)} ({given}): give each as --input NAME=SHAPE[:DTYPE]")
+    params = forward_parameters(model)
+    if params and len(io.inputs) > len(params) and not _has_varargs(model):
+        raise EdgekitError(f"{card.name}: forward() takes {len(params)} input(s) ({', '.join(params)}), "
+                           f"{len(io.inputs)} given")
+    xs = example_inputs(io)
     try:
         with torch.no_grad():
-            model.eval()(torch.zeros((1, *shape)))
-    except (RuntimeError, ValueError, IndexError) as exc:
+            y = model.eval()(*xs)
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise EdgekitError(f"{card.name} cannot run on a {'x'.join(map(str, shape))} input: {first.strip()}") from None
+        what = " + ".join(f"{s.name} {'x'.join(map(str, s.shape))}" + ("" if s.dtype == "float32" else f" {s.dtype}")
+                          for s in io.inputs) if not io.is_single else f"a {'x'.join(map(str, io.inputs[0].shape))}"
+        raise EdgekitError(f"{card.name} cannot run on {what} input: {first.strip()}") from None
+    try:
+        flat = flatten_outputs(y)
+    except TypeError as exc:
+        raise EdgekitError(f"{card.name}: {exc}") from None
+    if not flat:
+        raise EdgekitError(f"{card.name}: forward() returned no tensor")
+    if len(flat) > 1 or not io.is_single or card.outputs:
+        names = output_names_of(y, io)
+        kinds = {s.name: s for s in io.outputs}
+        outs = tuple(kinds.get(n, OutputSpec(n, "logits" if len(flat) == 1 else "tensor")) for n in names)
+        card = card.with_io(io.with_outputs(outs))
+    return card
+
+
+def _has_varargs(model) -> bool:
+    import inspect
+
+    try:
+        return any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return False

@@ -15,7 +15,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class RewriteContext:
-    input_shape: tuple[int, int, int]  # (C, H, W)
+    input_shape: tuple  # (C, H, W) — or the IO spec of a model with several inputs
     target: str = "onnx"  # onnx | tflite | openvino
     tune: bool = False  # choose forms by measuring them on the target runtime (slow)
 
@@ -38,8 +38,11 @@ def input_shapes(model: nn.Module, input_shape, types) -> dict[int, torch.Size]:
         seen.setdefault(id(m), args[0].shape)
 
     hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, types)]
+    from edgekit.models.examples import example_inputs
+
+    p = next((t for t in model.parameters() if t.is_floating_point()), None)
     try:
-        model.eval()(torch.zeros(1, *input_shape))
+        model.eval()(*example_inputs(input_shape, dtype=p.dtype if p is not None else torch.float32))
     finally:
         for h in hooks:
             h.remove()

@@ -91,9 +91,14 @@ def rewrite_for_export(model: nn.Module, input_shape, target: str = "onnx", veri
     """
     if target not in TARGETS:
         raise EdgekitError(f"unknown rewrite target {target!r}: use one of {', '.join(TARGETS)}")
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) < 1 or any(s < 1 for s in shape):
-        raise EdgekitError(f"input shape {input_shape} is not a per-sample shape such as (C, H, W)")
+    from edgekit.models.io_spec import IOSpec
+
+    if isinstance(input_shape, IOSpec):  # several inputs: every proof and census runs on all of them
+        shape = input_shape if not input_shape.is_single else tuple(input_shape.inputs[0].shape)
+    else:
+        shape = tuple(int(s) for s in input_shape)
+        if len(shape) < 1 or any(s < 1 for s in shape):
+            raise EdgekitError(f"input shape {input_shape} is not a per-sample shape such as (C, H, W)")
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     was_training = model.training
     reference = copy.deepcopy(model).eval()  # the caller's model is never touched, not even its mode

@@ -45,9 +45,19 @@ def batch1(input_shape) -> tuple[int, ...]:
     return (1, *(int(s) for s in input_shape))
 
 
-def _inputs(input_shape, n: int, seed: int, dtype) -> list[torch.Tensor]:
+def _inputs(input_shape, n: int, seed: int, dtype) -> list[tuple[torch.Tensor, ...]]:
+    """`n` seeded samples, each a tuple of batch-1 tensors: one per input of the IO spec (or of the
+    per-sample shape), floats of `dtype`, integer ids inside their range."""
+    from edgekit.models.examples import example_inputs
+
     gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch1(input_shape), generator=gen, dtype=torch.float64).to(dtype) for _ in range(n)]
+    return [example_inputs(input_shape, fill="randn", dtype=dtype, generator=gen) for _ in range(n)]
+
+
+def _outputs(y) -> tuple[torch.Tensor, ...]:
+    from edgekit.models.examples import flatten_outputs
+
+    return flatten_outputs(y)
 
 
 @contextlib.contextmanager
@@ -71,7 +81,15 @@ def as_float64(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).double().eval()
 
 
-def _rel_diff(ya: torch.Tensor, yb: torch.Tensor) -> float:
+def _rel_diff(ya, yb) -> float:
+    """Worst relative difference over the outputs, each against its own scale."""
+    ta, tb = _outputs(ya), _outputs(yb)
+    if len(ta) != len(tb):
+        raise RewriteNotExact(f"rewritten model returns {len(tb)} outputs, the original {len(ta)}")
+    return max(_rel_diff1(a, b) for a, b in zip(ta, tb))
+
+
+def _rel_diff1(ya: torch.Tensor, yb: torch.Tensor) -> float:
     if ya.shape != yb.shape:
         raise RewriteNotExact(f"rewritten model output shape {tuple(yb.shape)} != original {tuple(ya.shape)}")
     if not torch.isfinite(yb).all():
@@ -86,8 +104,8 @@ def max_rel_diff(a: nn.Module, b: nn.Module, input_shape, n: int = 4, seed: int 
                  dtype=torch.float32) -> float:
     """Max |a(x) - b(x)| / max |a(x)| over `n` random N(0,1) batch-1 inputs of `dtype` (models as they are)."""
     worst = 0.0
-    for x in _inputs(input_shape, n, seed, dtype):
-        worst = max(worst, _rel_diff(a(x.clone()), b(x.clone())))
+    for xs in _inputs(input_shape, n, seed, dtype):
+        worst = max(worst, _rel_diff(a(*(x.clone() for x in xs)), b(*(x.clone() for x in xs))))
     return worst
 
 
@@ -131,8 +149,9 @@ def float32_noise(model: nn.Module, input_shape, n: int = 4, seed: int = 0) -> f
     """Max |model_fp32(x) − model_fp64(x)| / max |model_fp64(x)|: the model's own float32 rounding."""
     m64 = as_float64(model)
     worst = 0.0
-    for x in _inputs(input_shape, n, seed, torch.float32):
-        worst = max(worst, _rel_diff(m64(x.double()), model(x.clone())))
+    for xs in _inputs(input_shape, n, seed, torch.float32):
+        worst = max(worst, _rel_diff(m64(*(x.double() if x.is_floating_point() else x for x in xs)),
+                                     model(*(x.clone() for x in xs))))
     return worst
 
 
@@ -175,11 +194,13 @@ def op_census(model: nn.Module, input_shape) -> OpCensus:
     model.eval()
     static = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     rec = _Recorder(static)
+    from edgekit.models.examples import example_inputs
+
     p = next(iter(model.parameters()), None)
-    x = torch.zeros(batch1(input_shape), dtype=p.dtype if p is not None else torch.float32)
+    xs = example_inputs(input_shape, dtype=p.dtype if p is not None else torch.float32)
     try:
         with rec:
-            model(x)
+            model(*xs)
     finally:
         model.train(was_training)
     return OpCensus(dict(sorted(rec.ops.items())), rec.max_rank, rec.dynamic_conv_weights)

@@ -25,7 +25,9 @@ from edgekit.runtimes.litert_runner import captured_native_stderr
 
 # ExecuTorch ScalarType → numpy dtype name (the ones a .pte from edgekit can have at its boundary)
 _DTYPES = {"ScalarType.Float": "float32", "ScalarType.Half": "float16", "ScalarType.Char": "int8",
-           "ScalarType.Byte": "uint8", "ScalarType.Int": "int32", "ScalarType.Long": "int64"}
+           "ScalarType.Byte": "uint8", "ScalarType.Int": "int32", "ScalarType.Long": "int64",
+           # executorch 1.5's method meta prints the ScalarType's number (c10 numbering)
+           "6": "float32", "5": "float16", "1": "int8", "0": "uint8", "3": "int32", "4": "int64"}
 
 
 def portable_lib():
@@ -51,6 +53,17 @@ def _spec(name: str, info) -> TensorSpec:
     return TensorSpec(name, tuple(int(s) for s in info.sizes()), _DTYPES.get(str(info.dtype()), "float32"))
 
 
+def _io_names(path: Path, n_in: int, n_out: int) -> tuple[list[str], list[str]]:
+    from edgekit.artifact import read_sidecar
+
+    io = read_sidecar(path).get("io") or {}
+    names_in = [s["name"] for s in io.get("inputs", [])]
+    names_out = [s["name"] for s in io.get("outputs", [])]
+    if len(names_in) != n_in or len(names_out) != n_out or (n_in == 1 and n_out == 1):
+        return [f"input_{i}" for i in range(n_in)], [f"output_{i}" for i in range(n_out)]
+    return names_in, names_out
+
+
 class ExecuTorchRunner:
     runtime = "executorch"
     process_wide_threads = True  # one pool per process: runners of other counts must not interleave
@@ -74,8 +87,11 @@ class ExecuTorchRunner:
             from edgekit.runtimes.device_bench import error_line
 
             raise EdgekitError(f"ExecuTorch cannot load {self.path}: {error_line(exc)}") from None
-        self._in = [_spec(f"input_{i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
-        self._out = [_spec(f"output_{i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
+        # A .pte stores no tensor names: the export's IO spec (sidecar, else `<file>.io.json` written
+        # beside it during export) names them in the method's order.
+        names_in, names_out = _io_names(self.path, meta.num_inputs(), meta.num_outputs())
+        self._in = [_spec(names_in[i], meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
+        self._out = [_spec(names_out[i], meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
 
     def _load(self) -> None:
         """(Re)load the program on a pool of `threads` threads."""

@@ -1,0 +1,141 @@
+"""Several inputs, several outputs: names and order kept by every target, parity per output.
+
+The models are user-style (tests/exporters/multi_io_models.py): a two-output detector, a five-input
+motion-boundary refiner returning a dict, and a video + int64 token-id retrieval model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cli_helpers import assert_user_error, run_cli
+
+MODELS = Path(__file__).with_name("multi_io_models.py")
+REFINE_INPUTS = ["image0=3,32,32", "image1=3,32,32", "flow_fw=2,32,32", "flow_bw=2,32,32", "warp_error=2,32,32"]
+
+
+def _export(factory, target, tmp_path, **kw):
+    from edgekit.exporters.pipeline import export_model
+
+    return export_model(f"{MODELS}:{factory}", target, out=tmp_path, **kw)
+
+
+def _graph_names(path: Path) -> tuple[list[str], list[str]]:
+    """The names stored in the file itself, read with the format's own library (not edgekit's runner)."""
+    if path.suffix == ".onnx":
+        import onnx
+
+        g = onnx.load(str(path)).graph
+        return [i.name for i in g.input], [o.name for o in g.output]
+    if path.suffix == ".tflite":
+        from ai_edge_litert import interpreter
+
+        sig = interpreter.Interpreter(model_path=str(path)).get_signature_list()["serving_default"]
+        return sorted(sig["inputs"]), sorted(sig["outputs"])  # a signature map is keyed, not ordered
+    if path.suffix == ".xml":
+        import openvino as ov
+
+        m = ov.Core().read_model(str(path))
+        return [p.get_node().get_friendly_name() for p in m.inputs], [p.get_any_name() for p in m.outputs]
+    raise AssertionError(path)
+
+
+def test_two_outputs_every_target(tmp_path):
+    result = _export("detector", "all", tmp_path, input_shape="3,64,64")
+    targets = {e.target for e in result.exports}
+    assert targets == {"onnx", "tflite", "openvino", "executorch"}
+    for e in result.exports:
+        meta = e.meta
+        assert [s["name"] for s in meta["inputs"]] == ["input"]
+        assert [s["name"] for s in meta["outputs"]] == ["output_0", "output_1"]
+        assert [s["shape"] for s in meta["outputs"]] == [[1, 5, 16, 16], [1, 4, 16, 16]]
+        parity = meta["parity"]
+        assert set(parity["outputs"]) == {"output_0", "output_1"}
+        for name, p in parity["outputs"].items():
+            assert p["rel_max_abs_diff"] <= 1e-4, (e.target, name, p)
+            assert p["output_scale"] > 1e-3  # each output against its own, non-trivial scale
+        assert parity["ok"] is True
+        if e.target != "executorch":  # a .pte stores no names (its method order is checked by shape)
+            names_in, names_out = _graph_names(e.file)
+            assert sorted(names_out) == ["output_0", "output_1"] and names_in == ["input"]
+    reference = np.load(str(result.exports[0].file) + ".edgekit.ref.npz")
+    assert list(reference["output_names"]) == ["output_0", "output_1"]
+    assert reference["x:input"].shape == (2, 1, 3, 64, 64)
+
+
+def test_five_inputs_and_a_dict_of_outputs(tmp_path):
+    result = _export("refine", "all", tmp_path, inputs=REFINE_INPUTS)
+    names = ["image0", "image1", "flow_fw", "flow_bw", "warp_error"]
+    for e in result.exports:
+        assert [s["name"] for s in e.meta["inputs"]] == names, e.target
+        assert [s["shape"][1] for s in e.meta["inputs"]] == [3, 3, 2, 2, 2]
+        assert [s["name"] for s in e.meta["outputs"]] == ["boundary", "flow"]
+        assert max(p["rel_max_abs_diff"] for p in e.meta["parity"]["outputs"].values()) <= 1e-4, e.target
+        assert e.meta["io"]["inputs"][2]["kind"] == "image"  # 2,H,W floats: an image-like input by default
+        if e.target != "executorch":
+            got_in, got_out = _graph_names(e.file)
+            assert (got_in if e.target != "tflite" else got_in) == (names if e.target != "tflite" else sorted(names))
+            assert sorted(got_out) == ["boundary", "flow"]
+
+
+def test_int64_token_ids_stay_integer(tmp_path):
+    result = _export("retrieval", "all", tmp_path, inputs=["video=32,16", "tokens=6:int64"])
+    for e in result.exports:
+        ins = e.meta["inputs"]
+        assert [s["name"] for s in ins] == ["video", "tokens"]
+        assert ins[1]["dtype"] in ("int64", "int32"), e.target  # LiteRT stores ids as int32 (no x64)
+        assert e.meta["io"]["inputs"][1]["range"] == [0, 100]  # the Embedding's vocabulary
+        assert [s["name"] for s in e.meta["outputs"]] == ["output_0", "output_1"]
+        assert e.meta["parity"]["ok"], e.target
+    ref = np.load(str(result.exports[0].file) + ".edgekit.ref.npz")
+    tokens = ref["x:tokens"]
+    assert tokens.dtype == np.int64 and tokens.min() >= 0 and tokens.max() < 100
+
+
+def test_runner_order_matches_the_spec_after_conversion(tmp_path):
+    """The check after conversion: a file whose names/order differ from the spec fails the export."""
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.pipeline import check_io
+    from edgekit.models.io_spec import InputSpec, IOSpec, OutputSpec
+    from edgekit.runtimes.base import open_runner
+
+    result = _export("retrieval", "onnx", tmp_path, inputs=["video=32,16", "tokens=6:int64"])
+    runner = open_runner(result.file)
+    good = IOSpec((InputSpec("video", (32, 16)), InputSpec("tokens", (6,), "int64")),
+                  (OutputSpec("output_0"), OutputSpec("output_1")))
+    check_io("onnx", good, runner)
+    swapped = IOSpec(tuple(reversed(good.inputs)), good.outputs)
+    with pytest.raises(EdgekitError, match=r"converted file's I/O is \(video, tokens\)"):
+        check_io("onnx", swapped, runner)
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["--input", "image0=3,32,32", "--input", "fl0w=2,32,32"], ["no parameter 'fl0w'"]),
+    (["--input", "image0=3,32,32"], ["also needs image1"]),
+    (["--input-shape", "3,32,32"], ["forward() takes 5 inputs"]),
+    (["--input", "image0=3,32", "--input", "image1=3,32,32", "--input", "flow_fw=2,32,32", "--input",
+      "flow_bw=2,32,32", "--input", "warp_error=2,32,32"], ["cannot run on"]),
+    (["--input", "image0=3,32,32:float64"], ["dtype 'float64'"]),
+])
+def test_bad_inputs_are_one_line(tmp_path, args, needles):
+    proc = run_cli("export", f"{MODELS}:refine", *args, "--target", "onnx", "-o", tmp_path)
+    assert_user_error(proc, *needles)
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_second_input_of_a_two_input_model_is_one_line(tmp_path):
+    proc = run_cli("export", f"{MODELS}:retrieval", "--input-shape", "32,16", "--target", "tflite", "-o", tmp_path)
+    assert_user_error(proc, "forward() takes 2 inputs (video, tokens)")
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_json_names_every_output(tmp_path):
+    proc = run_cli("export", f"{MODELS}:detector", "--input-shape", "3,32,32", "--target", "onnx", "-o", tmp_path,
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(proc.stdout)["exports"][0]
+    assert list(meta["parity"]["outputs"]) == ["output_0", "output_1"]
