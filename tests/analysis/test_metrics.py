@@ -118,7 +118,7 @@ def test_moment_retrieval_nms_and_shared_anchors():
         == {"R@2,IoU=0.8": 100.0}
     assert moment_retrieval.recall_at_k(scores, anchors, gt, ks=(2,), iou_thresholds=(0.8,), nms_iou=0.5) \
         == {"R@2,IoU=0.8": 0.0}
-    r = moment_retrieval.evaluate({"scores": scores}, {"gt_moment": gt}, anchors=anchors)
+    r = moment_retrieval.evaluate({"scores": scores[..., None]}, {"gt_moment": gt}, anchors=anchors)  # (N, A, 1)
     assert (r["R@1,IoU=0.5"], r["R@1,IoU=0.7"], r["R@5,IoU=0.7"]) == (100.0, 0.0, 100.0)
     with pytest.raises(EdgekitError, match="gt_moment must be"):
         moment_retrieval.check({"scores": scores}, {"gt_moment": gt}, 2, anchors=anchors)

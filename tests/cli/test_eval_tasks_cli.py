@@ -282,3 +282,34 @@ def test_two_input_classifier_and_dense_label_map(capsys, tmp_path):
     m = json.loads(out)["metrics"]
     want = dense.mean_iou(labels.argmax(1), gt, 4)[0]
     assert m["mIoU"] == pytest.approx(100 * want, abs=1e-3) and 30 < m["mIoU"] < 90 and m["classes_present"] == 4
+
+
+def test_sidecar_names_outputs_and_declares_anchors(capsys, moment_case, tmp_path):
+    """A model that outputs only scores over fixed candidates, under its own output name: the sidecar's
+    task.outputs maps the name and task.moment_anchors gives the (A, 2) candidates."""
+    import torch
+
+    from edgekit.artifact import sidecar_path
+
+    f = moment_case
+
+    class ScoresOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.full = _grounding()  # same seed: the moment_case model's scores
+
+        def forward(self, video, tokens):
+            return self.full(video, tokens)[0]
+
+    path = _export(ScoresOnly(), (torch.zeros(1, C, T), torch.zeros(1, L, dtype=torch.int64)), tmp_path / "s.onnx",
+                   ["video", "tokens"], ["logit_0"])
+    anchors = [[t - 2.0, t + 2.0] for t in range(T)]
+    argv = ("eval", str(path), "--task", "moment-retrieval", "--data", str(f["npz"]), "--json")
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "has no output scores, moments" in err and "logit_0" in err
+    sidecar_path(path).write_text(json.dumps({"task": {"outputs": {"scores": "logit_0"}, "moment_anchors": anchors}}))
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    ref = moment_retrieval.recall_at_k(f["torch"]["scores"], np.array(anchors), f["gt"])
+    got = json.loads(out)["metrics"]
+    assert {k: got[k] for k in ref} == pytest.approx(ref) and max(ref.values()) > 0

@@ -24,6 +24,7 @@ def recall_at_k(scores, moments, gt_moment, ks=KS, iou_thresholds=IOU_THRESHOLDS
                 nms_iou: float | None = None) -> dict:
     """{"R@k,IoU=t": percent} for every k and t; `moments` (N, A, 2) or one anchor list (A, 2)."""
     scores = np.asarray(scores, np.float64)
+    scores = scores.reshape(len(scores), -1)  # (N, A, 1) or (N, A): one score per candidate either way
     moments = np.asarray(moments, np.float64)
     gt = np.asarray(gt_moment, np.float64).reshape(-1, 2)
     if moments.ndim == 2:
@@ -50,7 +51,6 @@ def check(outputs: dict, ground_truth: dict, n: int, anchors=None) -> None:
     from edgekit.errors import EdgekitError
 
     s = outputs["scores"].reshape(len(outputs["scores"]), -1)
-    outputs["scores"] = s  # (N, A, 1) or (N, A): one score per candidate either way
     m = outputs.get("moments", anchors)
     if m is None:
         raise EdgekitError("moment-retrieval needs outputs scores and moments, or scores with task.moment_anchors "
