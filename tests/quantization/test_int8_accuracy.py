@@ -6,8 +6,6 @@ import pytest
 from edgekit.analysis.accuracy import topk_accuracy
 from edgekit.errors import EdgekitError
 
-from quantization_host import STOCK_GRAPH_NNCF
-
 BUDGET = 0.5  # top-1 points: the acceptance bound
 
 
@@ -59,7 +57,6 @@ def test_onnxruntime_int8_keeps_accuracy(digits, fp32_onnx, tmp_path):
     assert topk_accuracy(predict(out, digits["x"])[0], digits["y"]).top1 == pytest.approx(a["int8_top1"])
 
 
-@STOCK_GRAPH_NNCF
 def test_openvino_int8_keeps_accuracy(digits, fp32_openvino):
     from edgekit.exporters.quantize_openvino import quantize_openvino
 

@@ -14,7 +14,7 @@ from edgekit.analysis.accuracy import runner_predict, topk_accuracy
 from edgekit.analysis.parity import measure_parity
 from edgekit.runtimes.base import open_runner
 
-from quantization_host import LITERT_INT8_IO_HOST, STOCK_GRAPH_NNCF
+from quantization_host import LITERT_INT8_IO_HOST
 
 BUDGET = 0.5  # top-1 points
 
@@ -31,9 +31,9 @@ def _check_io_runner(path, report, dtype):
     return runner
 
 
-def _parity_and_accuracy(runner, digits, report, min_cosine):
+def _parity_and_accuracy(runner, digits, report, min_cosine, min_agreement=1.0):
     p = measure_parity(digits["model"], runner, (3, 32, 32), inputs=digits["calib"], n=64, precision="int8")
-    assert p.n_inputs == 64 and p.top1_agreement == 1.0 and p.cosine > min_cosine
+    assert p.n_inputs == 64 and p.top1_agreement >= min_agreement and p.cosine > min_cosine
     top1 = topk_accuracy(runner_predict(runner, digits["x"]), digits["y"]).top1
     assert top1 == pytest.approx(report["accuracy"]["int8_top1"])  # the report measured this very file
     assert report["accuracy"]["fp32_top1"] - top1 <= BUDGET
@@ -56,7 +56,6 @@ def test_onnx_int8_io(digits, fp32_onnx, tmp_path):
     _parity_and_accuracy(_check_io_runner(out, r, "uint8"), digits, r, 0.99)  # measured min cosine 0.9968
 
 
-@STOCK_GRAPH_NNCF
 def test_openvino_int8_io(digits, fp32_openvino, tmp_path):
     import openvino as ov
 
@@ -68,8 +67,9 @@ def test_openvino_int8_io(digits, fp32_openvino, tmp_path):
     ov.save_model(model, str(xml), compress_to_fp16=False)
     # the input is dequantized on the grid of the FakeQuantize after it (NNCF symmetric: zero point 0)
     assert r["io"]["input"]["zero_point"] == 0
-    # NNCF's default ranges (mean of per-sample min/max) clip: min cosine 0.977 measured (entropy: 0.995)
-    _parity_and_accuracy(_check_io_runner(xml, r, "int8"), digits, r, 0.97)
+    # NNCF's default ranges (mean of per-sample min/max) clip: min cosine 0.977 measured (entropy: 0.995); 0.991
+    # with 7-bit weights (x86 without VNNI), where one of the 64 flips: its FP32 top-2 margin is 0.024 (0.5 % of scale)
+    _parity_and_accuracy(_check_io_runner(xml, r, "int8"), digits, r, 0.97, min_agreement=63 / 64)
 
 
 @pytest.mark.slow
@@ -83,7 +83,7 @@ def test_litert_int8_io_parity(digits, fp32_tflite, tmp_path):
     _parity_and_accuracy(_check_io_runner(path, r, "int8"), digits, r, 0.99)
 
 
-@pytest.mark.parametrize("target", ["onnx", pytest.param("openvino", marks=[STOCK_GRAPH_NNCF, pytest.mark.slow]),
+@pytest.mark.parametrize("target", ["onnx", pytest.param("openvino", marks=pytest.mark.slow),
                                     pytest.param("tflite", marks=pytest.mark.slow)])
 def test_entropy_keeps_accuracy(digits, fp32_onnx, fp32_openvino, fp32_tflite, tmp_path, target):
     """Entropy-calibrated INT8 within 0.5 pt of FP32 on each target, with the method that really ran named."""
@@ -139,7 +139,7 @@ def test_onnxruntime_entropy_is_not_minmax(digits, fp32_onnx, tmp_path):
     assert clipped >= len(a) // 3 and all(b[k] <= a[k] * 1.001 for k in a)
 
 
-@pytest.mark.parametrize("target", [pytest.param("openvino", marks=STOCK_GRAPH_NNCF),
+@pytest.mark.parametrize("target", ["openvino",
                                     pytest.param("tflite", marks=pytest.mark.slow)])
 def test_percentile_uses_edgekit_ranges(digits, fp32_openvino, fp32_tflite, target):
     ev = (digits["x"], digits["y"])
@@ -209,7 +209,6 @@ def test_bench_inputs_follow_the_io_scale():
 
 
 @pytest.mark.slow  # CI has test_openvino_int8_io
-@STOCK_GRAPH_NNCF
 def test_openvino_channels_last_int8_io(digits, fp32_openvino, tmp_path):
     """An --nhwc IR (N, H, W, C input): calibration and eval data follow its layout (this crashed before)."""
     import openvino as ov
