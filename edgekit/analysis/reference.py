@@ -90,8 +90,20 @@ def compare_outputs(arrays: dict, y_device: np.ndarray, precision: str | None = 
     """Parity of a device's outputs against PyTorch (as at export), plus against the export machine's
     runtime: {max_abs_diff, rel_max_abs_diff, output_scale, cosine, top1_agreement, n_inputs,
     tolerance, ok, vs_export_runtime: {max_abs_diff, rel_max_abs_diff}}."""
-    from edgekit.analysis.parity import TOLERANCES, compare
+    from edgekit.analysis.parity import TOLERANCES, compare, per_output_parity
 
+    if isinstance(y_device, dict):  # several outputs: y_0, y_1, ... in the order of output_names
+        names = [str(n) for n in arrays["output_names"]]
+        if len(y_device) != len(names):
+            raise EdgekitError(f"the device returned {len(y_device)} outputs, the reference has {len(names)}")
+        refs = [[arrays[f"y:{n}"][i] for n in names] for i in range(len(arrays[f"y:{names[0]}"]))]
+        outs = [[np.asarray(y_device[f"y_{j}"][i], np.float32) for j in range(len(names))] for i in range(len(refs))]
+        result = per_output_parity(refs, outs, names, TOLERANCES.get(precision or ""))
+        exp = [[arrays[f"y_export:{n}"][i] for n in names] for i in range(len(refs))]
+        diff = max(float(np.abs(np.asarray(e, np.float64) - o).max()) for er, orow in zip(exp, outs)
+                   for e, o in zip(er, orow))
+        result["vs_export_runtime"] = {"max_abs_diff": diff, "rel_max_abs_diff": diff / result["output_scale"]}
+        return result
     out = dequantize_outputs(arrays, np.asarray(y_device))
     if out.shape != arrays["y"].shape:
         raise EdgekitError(f"the device returned outputs of shape {out.shape}, the reference has {arrays['y'].shape}")

@@ -19,7 +19,7 @@ def interleaved_latency(items: list[tuple], threads: int = 1, warmup: int = 10, 
                         block: int = 10, progress=None) -> dict[str, dict]:
     """{name: bench dict} for (name, file, runtime) or (name, file, runtime, threads) items, timed
     interleaved in one process; an item without its own thread count gets `threads`."""
-    from edgekit.runtimes.base import open_runner, random_inputs
+    from edgekit.runtimes.base import input_ranges, open_runner, random_inputs
     from edgekit.runtimes.bench import add_artifact_metadata
 
     loaded = []
@@ -28,7 +28,7 @@ def interleaved_latency(items: list[tuple], threads: int = 1, warmup: int = 10, 
         runner = open_runner(path, runtime, own[0] if own else threads)
         init_ms = (db.time.perf_counter_ns() - t0) / 1e6
         specs = runner.inputs()
-        arrays = random_inputs(specs)
+        arrays = random_inputs(specs, ranges=input_ranges(path))
 
         def call(runner=runner, arrays=arrays):
             runner.run(*arrays)

@@ -105,9 +105,10 @@ def open_runner(path, runtime: str = "auto", threads: int = 1) -> Runner:
         raise EdgekitError(f"runtime {name} is not installed ({exc.name} missing): pip install 'edgekit[{name}]'") from None
 
 
-def random_inputs(specs: list[TensorSpec], seed: int = 0) -> list[np.ndarray]:
+def random_inputs(specs: list[TensorSpec], seed: int = 0, ranges: dict | None = None) -> list[np.ndarray]:
     """Deterministic inputs matching `specs`: standard normal for floats, and for integer I/O with a
-    (scale, zero point) the same normal values quantized; other ints over their full range."""
+    (scale, zero point) the same normal values quantized; integer inputs named in `ranges` ({name:
+    (low, high)}, `input_ranges(path)`) inside their range; other ints over their full range."""
     rng = np.random.default_rng(seed)
     out = []
     for s in specs:
@@ -119,7 +120,16 @@ def random_inputs(specs: list[TensorSpec], seed: int = 0) -> list[np.ndarray]:
             info = np.iinfo(dt)
             q = np.round(rng.standard_normal(s.shape) / scale) + zp
             out.append(np.clip(q, info.min, info.max).astype(dt))
+        elif ranges and s.name in ranges:
+            out.append(rng.integers(ranges[s.name][0], ranges[s.name][1], size=s.shape).astype(dt))
         else:
             info = np.iinfo(dt)
             out.append(rng.integers(info.min, info.max, size=s.shape, endpoint=True).astype(dt))
     return out
+
+
+def input_ranges(path) -> dict:
+    """{input name: (low, high)} of an export's integer inputs, from its sidecar (device_bench.int_ranges)."""
+    from edgekit.runtimes.device_bench import int_ranges
+
+    return int_ranges(path)

@@ -170,7 +170,7 @@ class _Timed:
     """One loaded model: runner, inputs, and the samples it has collected so far."""
 
     def __init__(self, path, runtime: str, threads: int, seed: int = 0):
-        from edgekit.runtimes.base import open_runner, random_inputs, runtime_for
+        from edgekit.runtimes.base import input_ranges, open_runner, random_inputs, runtime_for
 
         self.path = Path(path)
         try:  # imported before the memory baseline: the runtime library's own memory is not the model's
@@ -186,7 +186,7 @@ class _Timed:
         self.runner = open_runner(self.path, runtime, threads)
         self.init_ms = (db.time.perf_counter_ns() - t0) / 1e6
         self.specs = self.runner.inputs()
-        arrays = random_inputs(self.specs, seed)
+        arrays = random_inputs(self.specs, seed, input_ranges(self.path))
         self.call = lambda: self.runner.run(*arrays)
         t0 = db.time.perf_counter_ns()
         self.call()

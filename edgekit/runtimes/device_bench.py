@@ -319,19 +319,36 @@ def _round(x, nd: int = 3):
 # --------------------------------------------------------------------------- runtimes
 
 
-def make_inputs(specs, seed: int = 0) -> list:
+def int_ranges(model_path) -> dict:
+    """{input name: (low, high)} of the integer inputs an edgekit export declares (token ids inside the
+    model's vocabulary), read from the sidecar `<model>.edgekit.json` next to the file (shipped with it
+    to a device); {} without one. Random ids over an int's full range would index outside an
+    embedding table (LiteRT: 'Embedding Lookup: index out of bounds')."""
+    try:
+        with open(str(model_path) + ".edgekit.json") as f:
+            io = json.load(f).get("io") or {}
+    except (OSError, ValueError):
+        return {}
+    return {s["name"]: (int(s["range"][0]), int(s["range"][1])) for s in io.get("inputs", [])
+            if s.get("range") is not None and str(s.get("dtype", "")).startswith("int")}
+
+
+def make_inputs(specs, seed: int = 0, ranges: dict | None = None) -> list:
     """Deterministic inputs: standard normal for floats, full range for ints (edgekit's random_inputs, except
-    that locally an integer-I/O input with a known scale gets the same normal values quantized)."""
+    that locally an integer-I/O input with a known scale gets the same normal values quantized); integer
+    inputs named in `ranges` (int_ranges) get ids inside their [low, high)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     out = []
-    for _, shape, dtype in specs:
+    for name, shape, dtype in specs:
         dt = np.dtype(dtype)
         if np.issubdtype(dt, np.floating):
             out.append(rng.standard_normal(shape).astype(dt))
         elif dt == np.bool_:
             out.append(rng.integers(0, 1, size=shape, endpoint=True).astype(dt))
+        elif ranges and name in ranges:
+            out.append(rng.integers(ranges[name][0], ranges[name][1], size=shape).astype(dt))
         else:
             info = np.iinfo(dt)
             out.append(rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dt))
@@ -623,7 +640,7 @@ def bench_threads(path: str, runtime: str = "auto", threads=(1,), warmup: int = 
         except Exception as exc:  # the runtimes raise their own types for corrupt files
             raise BenchError(f"{name} cannot load {path}: {error_line(exc)}") from None
         init_ms = (time.perf_counter_ns() - t0) / 1e6
-        run = make_run(make_inputs(specs, seed))
+        run = make_run(make_inputs(specs, seed, int_ranges(path)))
         t0 = time.perf_counter_ns()
         run()
         first_run_ms = (time.perf_counter_ns() - t0) / 1e6
@@ -676,9 +693,13 @@ def predict_file(path: str, inputs_npz: str, outputs_npz: str, runtime: str = "a
         raise BenchError(f"{name} cannot load {path}: {error_line(exc)}") from None
     try:
         with np.load(inputs_npz) as data:
-            x = data["x"]
+            arrays = {k: data[k] for k in data.files}
+        x = arrays["x"] if "x" in arrays else None
+        names = [str(n) for n in arrays["input_names"]] if x is None else None
     except (OSError, KeyError, ValueError) as exc:
         raise BenchError(f"cannot read the inputs {inputs_npz}: {exc}") from None
+    if x is None:  # several inputs: "x:NAME" per input in the model's order; outputs saved as y_0, y_1, ...
+        return _predict_several(path, name, version, specs, make_run, arrays, names, outputs_npz)
     if len(specs) != 1:
         raise BenchError(f"{os.path.basename(path)} has {len(specs)} inputs; only single-input models can be "
                          f"checked on the device")
@@ -691,6 +712,28 @@ def predict_file(path: str, inputs_npz: str, outputs_npz: str, runtime: str = "a
     np.savez(outputs_npz, y=np.stack(ys) if ys else np.zeros((0,), np.float32))
     return {"kind": "predict", "runtime": name, "runtime_version": version, "model": os.path.basename(path),
             "samples": int(len(x)), "seconds": round(time.perf_counter() - t0, 3), "host": host_info(),
+            "emulated": emulation(), "interpreter": interpreter_info()}
+
+
+def _predict_several(path, name, version, specs, make_run, arrays, names, outputs_npz) -> dict:
+    import numpy as np
+
+    if len(names) != len(specs):
+        raise BenchError(f"the inputs hold {len(names)} arrays but {os.path.basename(path)} takes {len(specs)}")
+    xs = []
+    for input_name, (_, shape, dtype) in zip(names, specs):
+        x = arrays.get("x:" + input_name)
+        if x is None or tuple(x.shape[1:]) != tuple(shape) or x.dtype != np.dtype(dtype):
+            got = "missing" if x is None else f"{x.dtype} {tuple(x.shape[1:])}"
+            raise BenchError(f"input {input_name}: {got}, but {os.path.basename(path)} takes {dtype} {tuple(shape)}")
+        xs.append(x)
+    n = len(xs[0])
+    t0 = time.perf_counter()
+    outs = [[np.asarray(o) for o in make_run.predict([np.ascontiguousarray(x[i]) for x in xs])] for i in range(n)]
+    n_out = len(outs[0]) if outs else 0
+    np.savez(outputs_npz, **{f"y_{j}": np.stack([o[j] for o in outs]) for j in range(n_out)})
+    return {"kind": "predict", "runtime": name, "runtime_version": version, "model": os.path.basename(path),
+            "samples": int(n), "seconds": round(time.perf_counter() - t0, 3), "host": host_info(),
             "emulated": emulation(), "interpreter": interpreter_info()}
 
 

@@ -27,11 +27,11 @@ def op_and_kernel(event_name: str) -> tuple[str, str]:
 
 def profile_executorch(path: Path, threads: int, warmup: int, runs: int):
     """(wall-clock ms of the profiled runs, per run [(node, op, kernel, ms)]), the profile.summarize input."""
-    from edgekit.runtimes.base import random_inputs
+    from edgekit.runtimes.base import input_ranges, random_inputs
     from edgekit.runtimes.executorch_runner import ExecuTorchRunner
 
     runner = ExecuTorchRunner(path, threads=threads, etdump=True)
-    feed = random_inputs(runner.inputs())
+    feed = random_inputs(runner.inputs(), ranges=input_ranges(path))
     samples = []
     for i in range(warmup + runs):
         t0 = time.perf_counter_ns()

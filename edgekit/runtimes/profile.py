@@ -142,7 +142,7 @@ def _median(xs: list[float]) -> float:
 def _profile_onnxruntime(path: Path, threads: int, warmup: int, runs: int):
     import onnxruntime as ort
 
-    from edgekit.runtimes.base import random_inputs
+    from edgekit.runtimes.base import input_ranges, random_inputs
     from edgekit.runtimes.onnxruntime_runner import OnnxRuntimeRunner
 
     with tempfile.TemporaryDirectory(prefix="edgekit-profile-") as tmp:
@@ -159,7 +159,7 @@ def _profile_onnxruntime(path: Path, threads: int, warmup: int, runs: int):
         except Exception as exc:
             raise EdgekitError(f"onnxruntime cannot load {path}: {db.error_line(exc)}") from None
         specs = [OnnxRuntimeRunner._spec(a) for a in sess.get_inputs()]
-        feed = {s.name: a for s, a in zip(specs, random_inputs(specs))}
+        feed = {s.name: a for s, a in zip(specs, random_inputs(specs, ranges=input_ranges(path)))}
         samples = []
         for i in range(warmup + runs):
             t0 = time.perf_counter_ns()
@@ -193,7 +193,7 @@ def parse_ort_trace(events: list[dict], skip: int = 0) -> list[list[tuple[str, s
 def _profile_openvino(path: Path, threads: int, warmup: int, runs: int):
     import openvino as ov
 
-    from edgekit.runtimes.base import TensorSpec, random_inputs
+    from edgekit.runtimes.base import TensorSpec, input_ranges, random_inputs
 
     core = ov.Core()
     try:
@@ -202,9 +202,10 @@ def _profile_openvino(path: Path, threads: int, warmup: int, runs: int):
     except Exception as exc:
         raise EdgekitError(f"openvino cannot load {path}: {db.error_line(exc)}") from None
     request = compiled.create_infer_request()
-    specs = [TensorSpec(f"in{i}", tuple(d.get_length() if d.is_static else 1 for d in port.get_partial_shape()),
+    specs = [TensorSpec(port.get_any_name() if port.get_names() else f"in{i}",
+                        tuple(d.get_length() if d.is_static else 1 for d in port.get_partial_shape()),
                         port.get_element_type().to_dtype().name) for i, port in enumerate(compiled.inputs)]
-    feed = dict(enumerate(random_inputs(specs)))
+    feed = dict(enumerate(random_inputs(specs, ranges=input_ranges(path))))
 
     def counters() -> dict[tuple[str, str, str], float]:
         return {(i.node_name, i.node_type, i.exec_type): i.real_time.total_seconds() * 1e3

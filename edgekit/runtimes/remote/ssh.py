@@ -248,7 +248,8 @@ def bench_over_ssh(target: str, files: list[Path], runtime: str = "auto", thread
             if seconds is not None:
                 args += ["--seconds", repr(float(seconds))]
             if p in references:
-                args += ["--predict", *_stage_inputs(session, python, workdir, p.name, references[p]["x"], timeout)]
+                args += ["--predict", *_stage_inputs(session, python, workdir, p.name, reference_inputs(references[p]),
+                                                     timeout)]
             proc = session.run(f"cd {q(workdir)} && " + " ".join(q(a) for a in args), timeout=timeout)
             if proc.returncode != 0:
                 raise _device_error(t, proc, python, f"device_bench.py {p.name}")
@@ -324,6 +325,13 @@ def _upload(session: _Session, python: str, workdir: str, name: str, fh, timeout
         raise _device_error(session.target, proc, python, f"copying {name}")
 
 
+def reference_inputs(arrays: dict):
+    """What a device runs of a reference set: `x`, or the `x:NAME` arrays of a model with several inputs."""
+    if "x" in arrays:
+        return arrays["x"]
+    return {k: v for k, v in arrays.items() if k.startswith("x:") or k == "input_names"}
+
+
 def _stage_inputs(session: _Session, python: str, workdir: str, name: str, x, timeout) -> list[str]:
     """Copy the samples `x` to the device as `<name>.in.npz`; the --predict arguments (in, out)."""
     import io
@@ -332,7 +340,10 @@ def _stage_inputs(session: _Session, python: str, workdir: str, name: str, x, ti
     import numpy as np
 
     buf = io.BytesIO()
-    np.savez(buf, x=np.ascontiguousarray(x))
+    if isinstance(x, dict):  # several inputs: x:NAME arrays + input_names
+        np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in x.items()})
+    else:
+        np.savez(buf, x=np.ascontiguousarray(x))
     with tempfile.TemporaryFile() as fh:
         fh.write(buf.getvalue())
         fh.seek(0)
@@ -350,7 +361,7 @@ def _fetch_outputs(session: _Session, python: str, workdir: str, name: str, time
         raise _device_error(session.target, proc, python, f"fetching the outputs of {name}")
     try:
         with np.load(io.BytesIO(proc.stdout)) as data:
-            return data["y"]
+            return data["y"] if "y" in data.files else {k: data[k] for k in data.files}
     except (OSError, ValueError, KeyError) as exc:
         raise EdgekitError(f"the outputs of {name} from {session.target} are unreadable: {exc}") from None
 
