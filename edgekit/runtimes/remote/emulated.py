@@ -53,7 +53,7 @@ CPUS = {"cortex-a72": ("0xd08", "Raspberry Pi 4"), "cortex-a76": ("0xd0b", "Rasp
 DEFAULT_CPU = "cortex-a72"
 
 # runtime name → (pip requirements for its site, the module device_bench imports, what it is).
-# Versions are what runs under emulation here (see the README's ARM matrix); each is the newest
+# Versions are what runs under emulation here (see the ARM matrix in docs/devices-and-arm.md); each is the newest
 # whose aarch64 wheel pip resolves for cp311 at glibc 2.36 unless pinned for a reason:
 #   tflite-runtime 2.14: the last release, the package Pi users name; built against numpy 1.x.
 #   onnxruntime: runs once the userland has an ARM /proc/cpuinfo (write_cpuinfo).
@@ -320,7 +320,7 @@ def _build_site(site: Path, name: str, say) -> None:
         env = {**os.environ, "PIP_CONSTRAINT": ""}  # the host's pins are for x86 wheels
         _run(cmd, f"pip download of the aarch64 wheels for {name}",
              f"{name} may have no cp311 aarch64 wheel for glibc {GLIBC[0]}.{GLIBC[1]} (Raspberry Pi OS bookworm); "
-             f"see the README's ARM matrix for the runtimes that have one", env=env, timeout=1200)
+             f"see docs/devices-and-arm.md (the ARM matrix) for the runtimes that have one", env=env, timeout=1200)
         packages = {}
         for whl in sorted(wheels.glob("*.whl")):
             dist, version = whl.name.split("-")[:2]
