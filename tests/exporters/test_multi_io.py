@@ -139,3 +139,19 @@ def test_cli_json_names_every_output(tmp_path):
     assert proc.returncode == 0, proc.stderr
     meta = json.loads(proc.stdout)["exports"][0]
     assert list(meta["parity"]["outputs"]) == ["output_0", "output_1"]
+
+
+def test_benchmark_model_gets_every_input_layer(tmp_path):
+    """`bench --adb` of a several-input .tflite: benchmark_model's --input_layer flags from the sidecar,
+    token ids inside the Embedding's table (inclusive bounds), shell-quoted like every other argument."""
+    from edgekit.artifact import read_sidecar
+    from edgekit.runtimes.remote import adb
+
+    result = _export("retrieval", "tflite", tmp_path, inputs=["video=32,16", "tokens=6:int64"], n_parity=2)
+    flags = adb.input_layer_args(read_sidecar(result.file))
+    assert flags == ["--input_layer=video,tokens", "--input_layer_shape=1,32,16:1,6",
+                     "--input_layer_value_range=tokens,0,99"]
+    args = adb.benchmark_model_args("bm", "m.tflite", 1, 1, 5, None, flags)
+    assert args[-3:] == flags
+    single = _export("detector", "tflite", tmp_path, input_shape="3,32,32", n_parity=2)
+    assert adb.input_layer_args(read_sidecar(single.file)) == []  # one input: benchmark_model feeds it itself

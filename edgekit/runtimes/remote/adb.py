@@ -83,8 +83,25 @@ def device_name(local: Path) -> str:
     return name if not name.startswith((".", "-")) else "m" + name
 
 
+def input_layer_args(meta: dict) -> list[str]:
+    """benchmark_model's --input_layer / --input_layer_shape (and --input_layer_value_range for token ids)
+    for an export with several inputs, from its sidecar (`inputs` as the file has them, `io` ranges);
+    [] for a one-input model, which benchmark_model feeds by itself."""
+    inputs = meta.get("inputs") or []
+    if len(inputs) < 2:
+        return []
+    args = [f"--input_layer={','.join(i['name'] for i in inputs)}",
+            f"--input_layer_shape={':'.join(','.join(str(d) for d in i['shape']) for i in inputs)}"]
+    ranges = [f"{s['name']},{int(s['range'][0])},{int(s['range'][1]) - 1}"
+              for s in (meta.get("io") or {}).get("inputs", [])
+              if s.get("range") is not None and str(s.get("dtype", "")).startswith("int")]
+    if ranges:  # inclusive bounds; random ids outside an embedding's table would fail the lookup
+        args.append(f"--input_layer_value_range={':'.join(ranges)}")
+    return args
+
+
 def benchmark_model_args(benchmark_model: str, graph: str, threads: int, warmup: int, runs: int,
-                         seconds: float | None) -> list[str]:
+                         seconds: float | None, inputs: list[str] | None = None) -> list[str]:
     """benchmark_model's arguments for edgekit's --threads/--warmup/--runs/--seconds.
 
     It runs max(num_runs, as many as fit in min_secs): --min_secs=0 makes --runs exact, and with
@@ -97,7 +114,7 @@ def benchmark_model_args(benchmark_model: str, graph: str, threads: int, warmup:
         args += [f"--num_runs={runs}", "--min_secs=0"]
     else:
         args += ["--num_runs=1", f"--min_secs={seconds:g}", f"--max_secs={max(2 * seconds, seconds + 10):g}"]
-    return args
+    return args + list(inputs or [])
 
 
 def executor_runner_args(executor_runner: str, model: str, threads: int, warmup: int, runs: int) -> list[str]:
@@ -234,7 +251,10 @@ def bench_over_adb(serial: str | None, files: list[Path], threads: int = 1, warm
                     except EdgekitError as exc:
                         raise EdgekitError(f"{exc}{runner_exit(out)}") from None
                 else:
-                    args = benchmark_model_args(tools[".tflite"][0], remote, threads, warmup, runs, seconds)
+                    from edgekit.artifact import read_sidecar
+
+                    args = benchmark_model_args(tools[".tflite"][0], remote, threads, warmup, runs, seconds,
+                                                input_layer_args(read_sidecar(local)))
                     out = dev.shell(shell_line(args), merge=True).stdout or ""
                     parsed = parse_benchmark_model(out)
             except EdgekitError as exc:
