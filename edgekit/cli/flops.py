@@ -57,7 +57,9 @@ def flops_cmd(
             table.add_row(layer.name, layer.kind, "x".join(map(str, layer.output_shape)), f"{layer.params:,}",
                           f"{layer.conv:,}", f"{layer.dynamic:,}")
         console.print(table)
-    console.print(f"[bold]{card.name}[/] input {'x'.join(map(str, card.input_size))}")
+    inputs = ", ".join(f"{s.name} {'x'.join(map(str, s.shape))}" + ("" if s.dtype == "float32" else f" {s.dtype}")
+                       for s in card.io.inputs) if not card.io.is_single else "x".join(map(str, card.input_size))
+    console.print(f"[bold]{card.name}[/] input {inputs}")
     console.print(f"  parameters         {report.params:>14,}")
     console.print(f"  conv+linear MAdds  {report.conv_madds:>14,}")
     console.print(f"  dynamic MAdds      {report.dynamic_madds:>14,}  (Shift-Max / DY-ReLU / DY-Conv element-wise)")

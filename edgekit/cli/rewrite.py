@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgekit.cli.common import (InputShapeOpt, InputSizeOpt, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
+from edgekit.cli.common import (InputOpt, InputShapesOpt, InputSizeOpt, input_shape_arg, JsonOpt, ModelArg, NumClassesOpt, WeightsOpt, console,
                                 print_json)
 
 EXAMPLES = """Examples:
@@ -25,7 +25,8 @@ def rewrite_cmd(
     weights: str = WeightsOpt,
     num_classes: int = NumClassesOpt,
     input_size: int = InputSizeOpt,
-    input_shape: str = InputShapeOpt,
+    input_shape: list[str] = InputShapesOpt,
+    input: list[str] = InputOpt,
     target: str = typer.Option("onnx", "--target", "-t", help="onnx | tflite | openvino: passes and forms differ."),
     report: bool = typer.Option(False, "--report", help="Also list every aten op whose count changed, per pass."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the equivalence check after each pass."),
@@ -44,8 +45,9 @@ def rewrite_cmd(
     if target not in TARGETS:
         raise EdgekitError(f"--target {target!r} is not one of {', '.join(TARGETS)}")
     net, card = load_model(model, weights=weights, num_classes=num_classes, input_size=input_size,
-                           input_shape=input_shape)
-    _, log = rewrite_for_export(net, card.input_size, target=target, verify=not no_verify, tune=tune_forms)
+                           input_shape=input_shape_arg(input_shape), inputs=list(input or []) or None)
+    shape = card.input_size if card.io.is_single else card.io  # several inputs: every proof runs on all of them
+    _, log = rewrite_for_export(net, shape, target=target, verify=not no_verify, tune=tune_forms)
     first, last = log[0], log[-1]
     summary = {
         "model": card.name, "target": target, "input_size": list(card.input_size),
