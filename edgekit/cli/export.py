@@ -58,6 +58,9 @@ def export_cmd(
     no_int8_search: bool = typer.Option(False, "--no-int8-search",
                                         help="Keep every layer group INT8 but the dynamic heads instead of timing "
                                              "each group both ways here (use when this machine is not the target)."),
+    condition: bool = typer.Option(False, "--condition",
+                                   help="Set an untrained model's BatchNorm statistics from random data (as the "
+                                        "zoo does without --weights), so outputs are O(1); the card records it."),
     parity_inputs: int = typer.Option(8, "--parity-inputs", min=0, max=1024, help="Inputs compared against PyTorch (0 to skip)."),
     compat: str = typer.Option(None, "--compat", metavar="PACKAGE==VERSION",
                                help="Fail (nothing written) unless that runtime version can load the export, "
@@ -85,7 +88,7 @@ def export_cmd(
                   precision=precision, opset=opset, rewrite=not no_rewrite, verify=not no_verify, out=output,
                   force=force, calib=calib, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
                   n_parity=parity_inputs, calib_size=calib_size, max_drop=max_drop, tune_forms=tune_forms,
-                  int8_search=not no_int8_search)
+                  int8_search=not no_int8_search, condition=condition)
     if compat is not None:
         kwargs["compat"] = compat
     if show_progress() and not json_out:

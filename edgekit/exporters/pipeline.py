@@ -251,8 +251,12 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
                  force: bool = False, calib=None, calib_method: str = "minmax", int8_io: bool = False,
                  nhwc: bool = False, n_parity: int = 8, progress: Progress | None = None,
                  calib_size: int | None = None, max_drop: float | None = None, tune_forms: bool = False,
-                 compat: str | None = None, int8_search: bool = True, inputs: list[str] | None = None) -> ExportResult:
+                 compat: str | None = None, int8_search: bool = True, inputs: list[str] | None = None,
+                 condition: bool = False) -> ExportResult:
     """Export `source` (zoo name, file.py:factory, module:factory) to `target` ("all" for every target).
+
+    `condition=True` sets an untrained user model's BatchNorm statistics from random data (as the zoo's
+    are), so its outputs, parity and calibration are meaningful; the card records it.
 
     `int8_search=False` keeps the default INT8 policy (every layer group INT8 but the dynamic heads)
     instead of timing each group both ways on this machine: for an export made on a machine that is
@@ -319,7 +323,7 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     from edgekit.models.source import load_model
 
     model, card = load_model(source, weights=weights, num_classes=num_classes, input_size=input_size,
-                             input_shape=input_shape, inputs=inputs)
+                             input_shape=input_shape, inputs=inputs, condition_user=condition)
     model.eval()
     io = card.io
     if not io.is_single:

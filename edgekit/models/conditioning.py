@@ -14,7 +14,11 @@ from torch import nn
 
 @torch.no_grad()
 def condition_batchnorm(model: nn.Module, input_shape, batches: int = 4, batch_size: int = 8, seed: int = 0) -> nn.Module:
-    """Set every BatchNorm's running statistics from random-normal inputs (cumulative average)."""
+    """Set every BatchNorm's running statistics from random-normal inputs (cumulative average).
+    `input_shape`: the per-sample shape, or the IO spec of a model with several inputs (token ids
+    then stay ids inside their range)."""
+    from edgekit.models.examples import example_inputs
+
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return model
@@ -27,7 +31,7 @@ def condition_batchnorm(model: nn.Module, input_shape, batches: int = 4, batch_s
     model.train()
     try:
         for _ in range(batches):
-            model(torch.randn((batch_size, *input_shape), generator=gen))
+            model(*example_inputs(input_shape, fill="randn", generator=gen, batch=batch_size))
     finally:
         for m, momentum in saved:
             m.momentum = momentum

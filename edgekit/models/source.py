@@ -105,7 +105,7 @@ def _fill_token_ranges(model, io):
 
 def load_model(source: str, weights: str | None = None, num_classes: int | None = None,
                input_size: int | None = None, input_shape: str | tuple | list | None = None, condition: bool = True,
-               inputs: list[str] | None = None):
+               inputs: list[str] | None = None, condition_user: bool = False):
     """The model and its card (also attached as `model.card`).
 
     Several inputs: `inputs` (['image=3,64,64', 'tokens=12:int64'], the CLI's --input) or a list of
@@ -165,6 +165,15 @@ def load_model(source: str, weights: str | None = None, num_classes: int | None 
             raise EdgekitError(f"input size {input_size!r} is not a whole number of pixels from 1 to {MAX_DIM}")
         card = card.with_input_size(input_size)
     card = _probe(model, card, source)
+    if condition_user and not is_registered(source):  # --condition: an untrained user model, as the zoo
+        import dataclasses
+
+        from edgekit.models.conditioning import condition_batchnorm
+
+        condition_batchnorm(model, card.input_size if card.io.is_single else card.io)
+        model.eval()
+        card = dataclasses.replace(card, extra={**card.extra, "weights": "BatchNorm statistics set from random data "
+                                                                          "(--condition)"})
     if condition and weights is None and is_registered(source):
         import dataclasses
 

@@ -155,3 +155,30 @@ def test_benchmark_model_gets_every_input_layer(tmp_path):
     assert args[-3:] == flags
     single = _export("detector", "tflite", tmp_path, input_shape="3,32,32", n_parity=2)
     assert adb.input_layer_args(read_sidecar(single.file)) == []  # one input: benchmark_model feeds it itself
+
+
+def test_condition_makes_an_untrained_user_model_meaningful(tmp_path):
+    """--condition: BatchNorm statistics from data, as the zoo's: each BatchNorm then normalises what it
+    sees (mean ~0, std ~1 over new random inputs), which default statistics (0, 1) do not; the card says so."""
+    import torch
+
+    from edgekit.models.source import load_model
+
+    def bn_stats(model):
+        seen = []
+        hooks = [m.register_forward_hook(lambda m, i, o: seen.append((float(o.mean()), float(o.std()))))
+                 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        with torch.no_grad():
+            model(torch.randn(16, 3, 64, 64, generator=torch.Generator().manual_seed(1)))
+        for h in hooks:
+            h.remove()
+        return seen
+
+    plain, card_plain = load_model(f"{MODELS}:detector", input_shape="3,64,64")
+    cond, card_cond = load_model(f"{MODELS}:detector", input_shape="3,64,64", condition_user=True)
+    assert "weights" not in card_plain.extra and card_cond.extra["weights"].endswith("(--condition)")
+    for mean, std in bn_stats(cond):
+        assert abs(mean) < 0.1 and abs(std - 1) < 0.1
+    assert any(abs(std - 1) > 0.3 for _, std in bn_stats(plain))  # default statistics do not normalise
+    result = _export("detector", "onnx", tmp_path, input_shape="3,64,64", n_parity=2, condition=True)
+    assert result.exports[0].meta["card"]["extra"]["weights"].endswith("(--condition)")
