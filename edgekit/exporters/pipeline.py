@@ -33,6 +33,7 @@ from edgekit.fileio import atomic_outputs, check_writable
 ALL_TARGETS = tuple(EXPORTERS)  # onnx, tflite, openvino
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIB_METHODS = ("minmax", "percentile", "entropy")
+MULTI_IO_INT8 = ("onnx",)  # targets whose INT8 takes per-input calibration (several inputs / outputs)
 
 # target → (census "module:function" (path) -> dict, graph MAdds "module:function" (path) -> int | .total,
 # or None when the census dict carries "graph_madds" itself)
@@ -331,12 +332,22 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
             if given:
                 raise EdgekitError(f"{flag} is not supported yet for a model with several inputs or outputs "
                                    f"({', '.join(io.input_names)} -> {', '.join(io.output_names)})")
-        if precision == "int8":
-            raise EdgekitError("INT8 of a model with several inputs or outputs is not in this build yet: export fp32 "
-                               "or fp16")
+        not_yet = [t for t in targets if t not in MULTI_IO_INT8]
+        if precision == "int8" and not_yet:
+            raise EdgekitError(f"INT8 of a model with several inputs or outputs is not in this build yet for "
+                               f"{', '.join(not_yet)} (it is for {', '.join(MULTI_IO_INT8)}): export fp32 or fp16 there")
     base_madds = count_madds(model, card.input_size if io.is_single else io)
     calib_x, calib_extra = (None, {})
-    if precision == "int8":
+    if precision == "int8" and not io.is_single:  # one array per input name, checked against the spec
+        if calib is None:
+            raise EdgekitError("--int8 needs calibration data: --calib data.npz (one array per input name), a "
+                               "folder with one sub-folder per input, or --calib synthetic")
+        from edgekit.calibration.per_input import load_per_input
+
+        calib_x = load_per_input(calib, io, size=calib_size)
+        calib_extra = {"calib_labels": None, "calib_size": int(len(calib_x[io.input_names[0]])),
+                       "search": bool(int8_search)}
+    elif precision == "int8":
         calib_x, calib_extra = load_int8_data(calib, card, calib_size, max_drop)
         calib_extra["search"] = bool(int8_search)
 
@@ -454,9 +465,13 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
         check_io(target, io, runner)
         for entry, name in zip(inputs + outputs, io.input_names + io.output_names):
             entry["name"] = name  # ExecuTorch's runner reads them back from the sidecar
-        parity_dict = measure_parity_io(model, runner, io, n=n_parity, precision=precision) if n_parity else None
+        # INT8 is judged on the data it was calibrated for; random inputs would fall outside its ranges
+        calib_samples = None if calib_x is None else [
+            tuple(calib_x[n][i:i + 1] for n in io.input_names) for i in range(len(calib_x[io.input_names[0]]))]
+        parity_dict = measure_parity_io(model, runner, io, n=n_parity, precision=precision,
+                                        samples=calib_samples) if n_parity else None
         if parity_dict is not None:
-            parity_dict["inputs"] = "random + structured per input kind"
+            parity_dict["inputs"] = "calibration data" if calib_samples else "random + structured per input kind"
         reference = make_reference_io(model, runner, sample_set(io, 2), io) if n_parity else None
         parity = None
     del runner

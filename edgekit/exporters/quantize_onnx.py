@@ -159,15 +159,30 @@ def onnx_layers(model) -> list[Layer]:
     return layers
 
 
+def n_samples(x) -> int:
+    """Samples in a calibration set: one array (N, ...) or, for several inputs, {input name: (N, ...)}."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def take(x, a: int, b: int):
+    """Samples a..b of a calibration set (either form)."""
+    return {k: v[a:b] for k, v in x.items()} if isinstance(x, dict) else x[a:b]
+
+
+def feed_of(x, name: str, a: int, b: int) -> dict:
+    """The onnxruntime feed of samples a..b: every input by name (several inputs) or `name`."""
+    return {k: v[a:b] for k, v in x.items()} if isinstance(x, dict) else {name: x[a:b]}
+
+
 class _Reader:
-    def __init__(self, name: str, x: np.ndarray):
+    def __init__(self, name: str, x):
         self.name, self.x, self.i = name, x, 0
 
     def get_next(self):
-        if self.i >= len(self.x):
+        if self.i >= n_samples(self.x):
             return None
         self.i += 1
-        return {self.name: self.x[self.i - 1:self.i]}
+        return feed_of(self.x, self.name, self.i - 1, self.i)
 
     def rewind(self):
         self.i = 0
@@ -191,7 +206,7 @@ def predict(path, x: np.ndarray, outputs: list[str] | None = None) -> list[np.nd
     io = json.loads(s.get_modelmeta().custom_metadata_map.get(IO_KEY) or "null")
     if io:
         x = io_quantize(x, io["input"]["scale"], io["input"]["zero_point"], io["input"]["dtype"])
-    res = [s.run(outputs, {name: x[i:i + 1]}) for i in range(len(x))]
+    res = [s.run(outputs, feed_of(x, name, i, i + 1)) for i in range(n_samples(x))]
     out = [np.concatenate([r[k] for r in res]) for k in range(len(res[0]))]
     if io and outputs is None:
         out[0] = io_dequantize(out[0], io["output"]["scale"], io["output"]["zero_point"])
@@ -211,13 +226,16 @@ class OnnxQuantizer:
 
         if method not in METHODS:
             raise EdgekitError(f"unknown calibration method {method!r}; choose from {', '.join(METHODS)}")
-        if calib is None or len(calib) == 0:
+        if calib is None or n_samples(calib) == 0:
             raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
         self.fp32 = Path(fp32_path)
         self.model = onnx.load(str(self.fp32))
         self.input_name = self.model.graph.input[0].name
+        self.input_names = {i.name for i in self.model.graph.input}
         self.output_name = self.model.graph.output[0].name
-        self.calib = np.ascontiguousarray(calib, dtype=np.float32)
+        # several inputs: {name: (N, ...)} with each input's own dtype (token ids stay integers)
+        self.calib = ({k: np.ascontiguousarray(v) for k, v in calib.items()} if isinstance(calib, dict)
+                      else np.ascontiguousarray(calib, dtype=np.float32))
         self.method = method
         self.per_channel = per_channel
         self.layers = onnx_layers(self.model)
@@ -225,8 +243,8 @@ class OnnxQuantizer:
         self._own_tmp = workdir is None
         self.cache = self.tmp / "calibration.json"
         self.n = 0
-        self.probe = self.calib[: min(len(self.calib), 32)]  # samples for the logits check
-        self.ref_logits = predict(self.fp32, self.probe)[0]
+        self.probe = take(self.calib, 0, min(n_samples(self.calib), 32))  # samples for the logits check
+        self.ref_logits = predict(self.fp32, self.probe)
 
     def close(self):
         if self._own_tmp:
@@ -277,17 +295,19 @@ class OnnxQuantizer:
     def caller(self, path):
         """A zero-argument single-sample inference of `path` (1 thread), for side-by-side timing."""
         s = _session(path)
-        feed = {s.get_inputs()[0].name: self.calib[:1]}
+        feed = feed_of(self.calib, s.get_inputs()[0].name, 0, 1)
         return lambda: s.run(None, feed)
 
     def fidelity(self, path) -> float:
-        return tensor_error(self.ref_logits, predict(path, self.probe)[0])["cosine"]
+        """Logits cosine against FP32 on the probe samples; with several outputs, the lowest of them."""
+        got = predict(path, self.probe)
+        return min(tensor_error(r, g)["cosine"] for r, g in zip(self.ref_logits, got))
 
     def layer_errors(self, path) -> dict[str, dict]:
         """Each layer's output (and data input) in `path` against the FP32 model, on the probe samples."""
         import onnx
 
-        names = sorted({t for L in self.layers for t in (L.output, *L.inputs)} - {self.input_name})
+        names = sorted({t for L in self.layers for t in (L.output, *L.inputs)} - self.input_names)
         ref = self._with_outputs(self.model, names, "ref")
         m = onnx.load(str(path))
         have = {o for n in m.graph.node for o in n.output} | {i.name for i in m.graph.input}
@@ -305,7 +325,7 @@ class OnnxQuantizer:
         m.CopyFrom(model)
         existing = {o.name for o in m.graph.output}
         for t in names:
-            if t not in existing and t != self.input_name:
+            if t not in existing and t not in self.input_names:
                 m.graph.output.append(helper.make_empty_tensor_value_info(t))
         p = self.tmp / f"probe_{tag}.onnx"
         onnx.save(m, str(p))
@@ -327,7 +347,8 @@ def quantize_onnx(fp32_onnx_path, out_path, calib, method: str = "minmax", int8_
 
         src = Path(tmp) / "fp32.onnx"
         onnx.save(onnx.load(str(fp32_onnx_path)), str(src))  # self-contained copy: out may overwrite the input
-        q = OnnxQuantizer(src, _nchw_or_nhwc(calib, src), method=method, per_channel=per_channel, workdir=tmp)
+        calib = calib if isinstance(calib, dict) else _nchw_or_nhwc(calib, src)
+        q = OnnxQuantizer(src, calib, method=method, per_channel=per_channel, workdir=tmp)
         if eval_data is not None:
             eval_data = (_nchw_or_nhwc(eval_data[0], src), eval_data[1])
         return _quantize(q, Path(out_path), set(keep_float), eval_data, max_drop, search, int8_io)
@@ -443,7 +464,7 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
         format={"qdq_u8": "QDQ (uint8 activations)", "qdq_s8": "QDQ (int8 activations)",
                 "qoperator": "QOperator (uint8 activations)"}[fmt],
         per_channel=q.per_channel, calib_method=q.method, calib_method_impl=METHOD_IMPL[q.method],
-        calib_samples=len(q.calib), int8_io=int8_io,
+        calib_samples=n_samples(q.calib), int8_io=int8_io,
         **({"io": io} if io else {}),
         precision=precision, reasons=reasons, present=present, layers=layers, forced=forced, fp32_ms=fp32_ms,
         int8_ms=int8_ms, search=search, logits_cosine=q.fidelity(out_path), accuracy=acc, trials=trials, started=t0)
