@@ -25,7 +25,7 @@ import numpy as np
 from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.calibration.ranges import RangeCollector, describe
 from edgekit.errors import EdgekitError
-from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
+from edgekit.exporters.quantize_onnx import Layer, check_max_drop, n_samples, split_calibration, take
 from edgekit.exporters.quantize_policy import accuracy_with_budget, rank_by_added_error
 
 WEIGHTED = ("aten.conv2d.default", "aten.linear.default")
@@ -62,11 +62,16 @@ def _per_tensor():
     return (torch.per_tensor_affine, torch.per_tensor_symmetric)
 
 
-def _batches(x: np.ndarray):
+def _batches(x):
+    """One sample at a time as the model's positional inputs: a 1-tuple, or one tensor per input of a
+    several-input calibration set ({name: (N, ...)} in the model's input order, ids kept integer)."""
     import torch
 
-    for i in range(len(x)):
-        yield torch.from_numpy(np.ascontiguousarray(x[i:i + 1], dtype=np.float32))
+    for i in range(n_samples(x)):
+        if isinstance(x, dict):
+            yield tuple(torch.from_numpy(np.ascontiguousarray(v[i:i + 1])) for v in x.values())
+        else:
+            yield (torch.from_numpy(np.ascontiguousarray(x[i:i + 1], dtype=np.float32)),)
 
 
 def edgekit_ranges(prepared, calib: np.ndarray, method: str) -> tuple[dict, dict]:
@@ -93,7 +98,7 @@ def edgekit_ranges(prepared, calib: np.ndarray, method: str) -> tuple[dict, dict
                 for n in observers]
             try:
                 with torch.no_grad():
-                    prepared(xb)
+                    prepared(*xb)
             finally:
                 for h in hooks:
                     h.remove()
@@ -154,15 +159,23 @@ def _node_outputs(gm, x, names: set) -> dict:
 
     with torch.no_grad():
         for xb in _batches(x):
-            Recorder(gm).run(xb)
+            Recorder(gm).run(*xb)
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def _logits(gm, x) -> np.ndarray:
+def _logits(gm, x) -> list[np.ndarray]:
+    """Every output of `gm` over the samples of `x`, one array per output."""
     import torch
 
+    from edgekit.models.examples import flatten_outputs
+
     with torch.no_grad():
-        return np.concatenate([gm(xb).float().numpy() for xb in _batches(x)])
+        outs = [flatten_outputs(gm(*xb)) for xb in _batches(x)]
+    return [np.concatenate([o[k].float().numpy() for o in outs]) for k in range(len(outs[0]))]
+
+
+def _cosine(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
+    return min(tensor_error(r, g)["cosine"] for r, g in zip(ref, got))
 
 
 def quantize(model, example, options):
@@ -174,12 +187,13 @@ def quantize(model, example, options):
 
     method = options.calib_method
     calib, eval_data = split_calibration(options.calib, options.extra)
-    if calib is None or len(calib) == 0:
+    if calib is None or n_samples(calib) == 0:
         raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
     max_drop = options.extra.get("max_drop")
     check_max_drop(max_drop, eval_data)
     t0 = time.perf_counter()
-    calib = np.asarray(calib, dtype=np.float32)
+    if not isinstance(calib, dict):
+        calib = np.asarray(calib, dtype=np.float32)
     float_gm = export_program(model, example).module()
 
     def build(skip: list[str]):
@@ -189,14 +203,14 @@ def quantize(model, example, options):
 
     converted, ranges, observed = build([])
     layers = _graph_layers(float_gm)
-    probe = calib[: min(16, len(calib))]
+    probe = take(calib, 0, min(16, n_samples(calib)))
     ref = _logits(float_gm, probe)
     accuracy, forced = None, []
     if eval_data is not None:
         x_eval, y_eval = eval_data
 
         def top1(gm):
-            return topk_accuracy(_logits(gm, x_eval), y_eval).top1
+            return topk_accuracy(_logits(gm, x_eval)[0], y_eval).top1
 
         def ranked():
             names = {t for L in layers for t in (L.output, *L.inputs)}
@@ -206,9 +220,11 @@ def quantize(model, example, options):
 
         converted, forced, accuracy = accuracy_with_budget(top1, float_gm, converted, len(y_eval), max_drop, ranked,
                                                            lambda f: top1(build(f)[0]), lambda f: build(f)[0])
-    cosine = tensor_error(ref, _logits(converted, probe))["cosine"]
+    cosine = _cosine(ref, _logits(converted, probe))
+    from edgekit.exporters.base import as_args
+
     try:
-        program = torch.export.export(converted, (example,), strict=False)
+        program = torch.export.export(converted, as_args(example), strict=False)
     except Exception as exc:
         raise EdgekitError(f"ExecuTorch cannot export the quantized model: {type(exc).__name__}: "
                            f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}") from None
@@ -220,7 +236,7 @@ def quantize(model, example, options):
         "calib_method": method,
         "calib_method_impl": describe(method) + " (edgekit.calibration.ranges, float activations at each of the "
                              "quantizer's activation observers, replacing its histogram observers)",
-        "calib_samples": int(len(calib)),
+        "calib_samples": int(n_samples(calib)),
         "int8_io": False,
         "activation_observers": len(ranges),
         "own_ranges_tensors": len(ranges),
