@@ -5,11 +5,10 @@ aarch64 device's openvino (edgekit device setup --runtime openvino). Prints OK /
     python benchmarks/probes/openvino_arm_int8_cut.py IR.xml --cut NODE --end NODE [--end NODE ...]
 
 Measured 2026-12-03 on mobilenetv3-small-100 INT8 at 64x64 (--no-int8-search, synthetic calibration): the whole
-IR fails with "object is not initialized"; cut at /features/features.4/block/block.2/Mul/fq_output_0, every end
-from features.5's expand conv on fails in the ARM-only pass AlignUnsupportedLPConvFQPrecision ("Convolution
-input precision should be single", align_unsupported_lp_conv_fq_precision.cpp:49) on the FakeQuantize in front of
-features.5's expand 1x1 conv (96 -> 40 project conv + bias -> FQ -> 40 -> 240 conv, 10 ops). A hand-built IR of
-the same shape with random weights compiles, so the trigger is not the op pattern alone (open).
+IR fails with "object is not initialized". --cut /features/features.2/block/block.1/block.1.2/Relu: every end up to
+features.3's expand conv compiles, every end from features.3's depthwise conv (block.1.0) on fails the same way.
+Cutting right after a FakeQuantize leaves a float-input conv with int8 weights, which fails differently
+(AlignUnsupportedLPConvFQPrecision): a cut artifact. Minimal IRs: openvino_arm_min_ir.py.
 """
 
 from __future__ import annotations
