@@ -49,6 +49,7 @@ def default_passes(target: str) -> list:
     """Pass order for a target. Shift-Max must be static before shuffles are folded around it."""
     from edgekit.rewrite.dyconv_forms import DynamicConvToStaticForms
     from edgekit.rewrite.dyrelu_static import DYReLUToStatic
+    from edgekit.rewrite.lift_dynamic_conv import LiftUserDynamicConv
     from edgekit.rewrite.absorb_permutations import AbsorbPermutations
     from edgekit.rewrite.fuse_separable_depthwise import FuseSeparableDepthwise
 
@@ -58,7 +59,10 @@ def default_passes(target: str) -> list:
     from edgekit.rewrite.frames_layout import video_passes
 
     form = "tflite" if target == "executorch" else target  # ExecuTorch's XNNPACK takes LiteRT's form + slices
-    passes = [FoldBatchNorm(), ShiftMaxToStatic(), DYReLUToStatic(), DynamicConvToStaticForms(), FoldChannelShuffles()]
+    # LiftUserDynamicConv: dynamic convs the user wrote, recognised by what they compute (edgekit's own
+    # DynamicConv2d is left to DynamicConvToStaticForms, which picks its tuned form)
+    passes = [FoldBatchNorm(), ShiftMaxToStatic(), DYReLUToStatic(), LiftUserDynamicConv(),
+              DynamicConvToStaticForms(), FoldChannelShuffles()]
     passes += video_passes(form)  # Conv3D / 3-D pools → frames layout (issue 15); no-ops on image models
     if ShiftMaxFromProducer.preferred(form):
         passes.append(ShiftMaxFromProducer())
