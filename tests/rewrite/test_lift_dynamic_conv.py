@@ -121,3 +121,20 @@ def test_export_unrecognised_as_stock(model_file, tmp_path):
     """No pass recognises it: it exports (no exception), its computed weight on default kernels as stock."""
     d = _export_census("gated", model_file, tmp_path)
     assert d["default_kernel_ops"] > 0, d
+
+
+@pytest.mark.parametrize("net, shape, base", [
+    (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), U.AffineDyConv(8, 16)), (3, 16, 16), True),
+    (lambda: torch.nn.Sequential(torch.nn.Conv1d(4, 8, 1), U.DyConv1d(8, 12)), (4, 40), False),
+])
+def test_affine_strided_dilated_and_1d(net, shape, base):
+    """A static base kernel (W_0 ≠ 0) kept as its own branch; stride, dilation, 1-D convs and bmm."""
+    torch.manual_seed(0)
+    with torch.no_grad(), float64_mode():
+        ref = as_float64(net().eval())
+        work = copy.deepcopy(ref)
+        assert LiftUserDynamicConv().apply(work, RewriteContext(shape, "onnx")) == 1
+        assert check_exact(ref, work, shape) < 1e-9
+    (lift,) = [m for m in work.modules() if isinstance(m, StaticBranches)]
+    assert (lift.base is not None) == base
+    assert op_census(work, shape).dynamic_conv_weights == 0

@@ -147,3 +147,33 @@ def factory_broadcast():
 
 def factory_gated():
     return Net("gated").eval()
+
+
+class AffineDyConv(nn.Module):
+    """A static kernel plus an attention-mixed residual (W = W_s + Σ π_k ΔW_k), static bias, stride 2, dilation 2."""
+
+    def __init__(self, cin, cout, k=2):
+        super().__init__()
+        self.attn = SoftmaxAttention(cin, k, tau=1.0)
+        self.static = nn.Parameter(torch.randn(cout, cin, 3, 3) * 0.2)
+        self.delta = nn.Parameter(torch.randn(k, cout * cin * 9) * 0.1)
+        self.bias = nn.Parameter(torch.randn(cout) * 0.1)
+
+    def forward(self, x):
+        w = self.static + torch.matmul(self.attn(x), self.delta).view_as(self.static)
+        return F.conv2d(x, w, self.bias, stride=2, padding=2, dilation=2)
+
+
+class DyConv1d(nn.Module):
+    """A 1-D DY-Conv (audio / sequence style): sigmoid routing, bmm of the bank, stride 2."""
+
+    def __init__(self, cin, cout, k=3):
+        super().__init__()
+        self.cout, self.cin = cout, cin
+        self.route = nn.Linear(cin, k)
+        self.bank = nn.Parameter(torch.randn(k, cout * cin * 5) * 0.2)
+
+    def forward(self, x):
+        r = torch.sigmoid(self.route(x.mean(-1)))
+        w = torch.bmm(r[:, None], self.bank[None].expand(x.shape[0], -1, -1))[:, 0]
+        return F.conv1d(x, w.view(self.cout, self.cin, 5), stride=2, padding=2)
