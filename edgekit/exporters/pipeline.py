@@ -33,7 +33,7 @@ from edgekit.fileio import atomic_outputs, check_writable
 ALL_TARGETS = tuple(EXPORTERS)  # onnx, tflite, openvino
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIB_METHODS = ("minmax", "percentile", "entropy")
-MULTI_IO_INT8 = ("onnx", "executorch")  # targets whose INT8 takes per-input calibration (several inputs / outputs)
+MULTI_IO_INT8 = ("onnx", "tflite", "executorch")  # targets whose INT8 takes per-input calibration (several inputs / outputs)
 
 # target → (census "module:function" (path) -> dict, graph MAdds "module:function" (path) -> int | .total,
 # or None when the census dict carries "graph_madds" itself)

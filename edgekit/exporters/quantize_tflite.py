@@ -19,7 +19,7 @@ import numpy as np
 
 from edgekit.analysis.accuracy import tensor_error, topk_accuracy
 from edgekit.errors import EdgekitError
-from edgekit.exporters.quantize_onnx import Layer, check_max_drop, split_calibration
+from edgekit.exporters.quantize_onnx import Layer, check_max_drop, n_samples, split_calibration, take
 from edgekit.exporters.quantize_policy import (policy_report, choose_groups, accuracy_with_budget, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
                                                annotate_layers)
@@ -111,6 +111,10 @@ def _io(it):
 
 
 def _feed(it, x):
+    if isinstance(x, dict):  # several inputs, in the graph's order; ids cast to the file's int32
+        for d, v in zip(it.get_input_details(), x.values()):
+            it.set_tensor(d["index"], np.ascontiguousarray(v, dtype=d["dtype"]))
+        return
     d = it.get_input_details()[0]
     if np.issubdtype(np.dtype(d["dtype"]), np.integer):
         scale, zp = d["quantization"]
@@ -120,12 +124,15 @@ def _feed(it, x):
 
 
 def _fetch(it):
-    d = it.get_output_details()[0]
-    y = it.get_tensor(d["index"])
-    if np.issubdtype(y.dtype, np.integer):
-        scale, zp = d["quantization"]
-        y = (y.astype(np.float32) - zp) * scale
-    return y.astype(np.float32)
+    """The output (dequantized); with several outputs, all of them flattened into one row per sample."""
+    ys = []
+    for d in it.get_output_details():
+        y = it.get_tensor(d["index"])
+        if np.issubdtype(y.dtype, np.integer):
+            scale, zp = d["quantization"]
+            y = (y.astype(np.float32) - zp) * scale
+        ys.append(y.astype(np.float32))
+    return ys[0] if len(ys) == 1 else np.concatenate([y.reshape(len(y), -1) for y in ys], axis=1)
 
 
 def tfl_predict(content: bytes, x: np.ndarray, tensors: list[str] | None = None):
@@ -134,8 +141,8 @@ def tfl_predict(content: bytes, x: np.ndarray, tensors: list[str] | None = None)
     details = {t["name"]: t for t in it.get_tensor_details()}
     by_name = {n: t["index"] for n, t in details.items()}
     logits, inter = [], {n: [] for n in (tensors or []) if n in by_name}
-    for i in range(len(x)):
-        _feed(it, x[i:i + 1])
+    for i in range(n_samples(x)):
+        _feed(it, take(x, i, i + 1))
         it.invoke()
         logits.append(_fetch(it))
         for n in inter:
@@ -161,15 +168,20 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
 
     if method not in METHODS:
         raise EdgekitError(f"unknown calibration method {method!r} for tflite; choose from {', '.join(METHODS)}")
-    if calib is None or len(calib) == 0:
+    if calib is None or n_samples(calib) == 0:
         raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
     check_max_drop(max_drop, eval_data)
+    several = isinstance(calib, dict)  # {input name: (N, ...)}: the signature's names are the IO spec's
     t0 = time.perf_counter()
     fp32 = bytes(fp32)
     it = _interpreter(fp32)
     key, din, _ = _io(it)
     in_name = it.get_signature_list()[key]["inputs"][0] if key else din["name"]
-    calib = match_layout(calib, din["shape"])
+    if several:
+        calib = {d["name"]: np.ascontiguousarray(v, dtype=d["dtype"])
+                 for d, v in zip(it.get_input_details(), calib.values())}
+    else:
+        calib = match_layout(calib, din["shape"])
     if eval_data is not None:
         eval_data = (match_layout(eval_data[0], din["shape"]), eval_data[1])
     layers = tflite_layers(fp32)
@@ -177,7 +189,7 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     unknown = keep_float - {L.name for L in layers}
     if unknown:
         raise EdgekitError(f"--keep-float names no quantizable layer: {', '.join(sorted(unknown)[:3])}")
-    probe = calib[: min(32, len(calib))]
+    probe = take(calib, 0, min(32, n_samples(calib)))
     ref = tfl_predict(fp32, probe)[0]
     by_name = {L.name: L for L in layers}
 
@@ -194,8 +206,8 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
         return qt
 
     with contextlib.redirect_stderr(io.StringIO()):
-        calibration = make(by_name).calibrate({key: [{in_name: calib[i:i + 1]} for i in range(len(calib))]},
-                                              num_threads=1)
+        samples = [take(calib, i, i + 1) if several else {in_name: calib[i:i + 1]} for i in range(n_samples(calib))]
+        calibration = make(by_name).calibrate({key: samples}, num_threads=1)
     replaced = override_ranges(calibration, own_ranges(fp32, calib, list(calibration), method))
     built: dict = {}
 
@@ -220,7 +232,7 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     trials: list = []
     def caller(content: bytes):
         it = _interpreter(content)
-        _feed(it, calib[:1])
+        _feed(it, take(calib, 0, 1))
         return it.invoke
 
     def fidelity(content: bytes) -> float:
@@ -253,7 +265,7 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
         tool="ai-edge-quantizer static int8 (per-channel int8 weights, int8 activations), one recipe entry per layer",
         calib_method=method, calib_method_impl=METHOD_IMPL[method],
         own_ranges_tensors=replaced, calibrated_tensors=len(calibration),
-        calib_samples=len(calib), int8_io=int8_io, **({"io": io_spec(final)} if int8_io else {}),
+        calib_samples=n_samples(calib), int8_io=int8_io, **({"io": io_spec(final)} if int8_io else {}),
         precision=precision, reasons=reasons, present=present, layers=layers, forced=forced, fp32_ms=fp32_ms,
         int8_ms=int8_ms, search=search, logits_cosine=tensor_error(ref, tfl_predict(final, probe)[0])["cosine"],
         accuracy=acc, trials=trials, started=t0)
@@ -269,8 +281,8 @@ def own_ranges(fp32: bytes, calib: np.ndarray, names: list[str], method: str) ->
     found = [n for n in names if n in index]
 
     def samples():
-        for i in range(len(calib)):
-            _feed(it, calib[i:i + 1])
+        for i in range(n_samples(calib)):
+            _feed(it, take(calib, i, i + 1))
             it.invoke()
             yield {n: it.get_tensor(index[n]) for n in found}
 

@@ -192,7 +192,7 @@ def _retrieval_calib(path, n=32, **override):
     return path
 
 
-@pytest.mark.parametrize("target", ["onnx", "executorch"])
+@pytest.mark.parametrize("target", ["onnx", "tflite", "executorch"])
 def test_int8_calibrated_per_input(tmp_path, target):
     """INT8 with one calibration array per input name; token ids stay integer (the lookup is not
     quantized); parity per output on the calibration distribution."""
@@ -203,10 +203,14 @@ def test_int8_calibrated_per_input(tmp_path, target):
     assert meta["quantization"]["calib_samples"] == 32
     if target == "onnx":
         assert meta["census"]["ops"]["QuantizeLinear"] >= 2 and meta["census"]["ops"]["Gather"] == 1
+    elif target == "tflite":  # the id lookup stays on LiteRT's int kernels, the rest in one XNNPACK partition
+        assert meta["census"]["delegate"]["partitions"] == 1
+        assert meta["census"]["delegate"]["default_kernel_by_type"].get("EMBEDDING_LOOKUP") == 1
+        assert [s["name"] for s in meta["inputs"]] == ["video", "tokens"]
     else:  # both convs quantized per channel inside the one XNNPACK delegate; the embedding stays on ints
         assert meta["quantization"]["per_channel_weights"] == 2
         assert meta["census"]["delegate"]["partitions"] == 1
-    assert [s["dtype"] for s in meta["inputs"]] == ["float32", "int64"]
+    assert [s["dtype"] for s in meta["inputs"]] == ["float32", "int32" if target == "tflite" else "int64"]
     assert meta["parity"]["inputs"] == "calibration data"
     for name, p in meta["parity"]["outputs"].items():
         assert p["cosine"] > 0.999, (name, p)  # measured 0.99987 / 0.99981 (ONNX), 0.99989 / 0.99990 (.pte)
@@ -233,5 +237,26 @@ def test_bad_calibration_is_one_line(tmp_path, override, needles):
 def test_int8_of_several_inputs_on_a_target_without_it_is_one_line(tmp_path):
     calib = _retrieval_calib(tmp_path / "calib.npz")
     proc = run_cli("export", f"{MODELS}:retrieval", "--input", "video=32,16", "--input", "tokens=6:int64", "--target",
-                   "tflite", "--int8", "--calib", calib, "-o", tmp_path / "out")
-    assert_user_error(proc, "not in this build yet for tflite")
+                   "openvino", "--int8", "--calib", calib, "-o", tmp_path / "out")
+    assert_user_error(proc, "not in this build yet for openvino")
+
+
+def test_float_and_int8_tflite_keep_the_same_io_order(tmp_path):
+    """The converters' trackers' complaint: a float and an INT8 .tflite of one model with inputs and outputs in a
+    different order. Five inputs, a dict of two outputs: the same names in the same order in both files,
+    read from the interpreter (what a user's code indexes) and from the signature."""
+    from ai_edge_litert import interpreter
+
+    fp32 = _export("refine", "tflite", tmp_path / "fp32", inputs=REFINE_INPUTS, n_parity=2)
+    int8 = _export("refine", "tflite", tmp_path / "int8", inputs=REFINE_INPUTS, n_parity=2, precision="int8",
+                   calib="synthetic", calib_size=16, int8_search=False)
+    order = []
+    for r in (fp32, int8):
+        it = interpreter.Interpreter(model_path=str(r.file))
+        ins = [d["name"] for d in it.get_input_details()]
+        outs = [d["name"] for d in it.get_output_details()]
+        sig = it.get_signature_list()["serving_default"]
+        assert sorted(sig["inputs"]) == sorted(ins) and sorted(sig["outputs"]) == sorted(outs)
+        order.append((ins, outs))
+    assert order[0] == order[1] == (["image0", "image1", "flow_fw", "flow_bw", "warp_error"], ["boundary", "flow"])
+    assert int8.exports[0].meta["quantization"]["calib_samples"] == 16
