@@ -225,7 +225,15 @@ def _static_conv(weight, bias, stride, padding, dilation, groups, in_ch):
 
 
 def lift_module(module: nn.Module, args) -> tuple[nn.Module, int] | None:
-    """module traced at `args` with its dynamic convs made static: (replacement, convs lifted), or None."""
+    """module traced at `args` with its dynamic convs made static: (replacement, convs lifted), or None.
+    Never raises: whatever it cannot trace, evaluate or rebuild is left to export as it is."""
+    try:
+        return _lift(module, args)
+    except Exception:  # the module is untouched (all edits are on the traced copy)
+        return None
+
+
+def _lift(module: nn.Module, args):
     args = tuple(a.clone() for a in args)  # recorded by a hook: later in-place ops may share its storage
 
     def fresh():
@@ -292,7 +300,10 @@ class LiftUserDynamicConv:
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
         from edgekit.models.dyconv import DynamicConv2d
 
-        sites, inputs, calls = _find_sites(model, ctx.input_shape)
+        try:
+            sites, inputs, calls = _find_sites(model, ctx.input_shape)
+        except Exception:  # the model's own forward fails here too: the passes after this one will say so
+            sites = []
         if not sites:
             self.details = {}
             return 0

@@ -138,3 +138,12 @@ def test_affine_strided_dilated_and_1d(net, shape, base):
     (lift,) = [m for m in work.modules() if isinstance(m, StaticBranches)]
     assert (lift.base is not None) == base
     assert op_census(work, shape).dynamic_conv_weights == 0
+
+
+def test_untraceable_module_is_left_without_error():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), U.Branchy(8, 8)).eval()
+    p = LiftUserDynamicConv()
+    work = copy.deepcopy(net)
+    assert p.apply(work, RewriteContext(SHAPE, "tflite")) == 0
+    assert p.details["left"] == ["conv weight computed from the input at 1"]
+    assert op_census(work, SHAPE).dynamic_conv_weights == 1

@@ -177,3 +177,14 @@ class DyConv1d(nn.Module):
         r = torch.sigmoid(self.route(x.mean(-1)))
         w = torch.bmm(r[:, None], self.bank[None].expand(x.shape[0], -1, -1))[:, 0]
         return F.conv1d(x, w.view(self.cout, self.cin, 5), stride=2, padding=2)
+
+
+class Branchy(DyConvMM):
+    """Data-dependent Python control flow: torch.export cannot trace it (the pass must leave it)."""
+
+    def forward(self, x):
+        a = self.attn(x)
+        if float(a[0, 0]) > 2.0:  # never true (softmax), but only a real value can say so
+            a = a * 2
+        weight = torch.mm(a, self.weight.view(self.k, -1)).view(self.cout, self.cin, self.ks, self.ks)
+        return F.conv2d(x, weight, None, 1, self.ks // 2)
