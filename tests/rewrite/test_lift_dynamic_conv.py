@@ -103,20 +103,18 @@ def _export_census(kind, model_file, out):
     return census(res.file)["delegate"]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ("condconv", "einsum", "broadcast"))
+@pytest.mark.parametrize("kind", ("condconv", "einsum", "broadcast"))  # ~5 s each: in CI
 def test_export_tflite_one_partition(kind, model_file, tmp_path):
     d = _export_census(kind, model_file, tmp_path)
     assert d["partitions"] == 1 and d["default_kernel_ops"] == 0, d
 
 
 def test_export_tflite_one_partition_mm(model_file, tmp_path):
-    """CI sibling of the slow test: DY-Conv with torch.mm and the batch folded into the groups."""
+    """DY-Conv with torch.mm and the batch folded into the groups."""
     d = _export_census("mm", model_file, tmp_path)
     assert d["partitions"] == 1 and d["default_kernel_ops"] == 0, d
 
 
-@pytest.mark.slow
 def test_export_unrecognised_as_stock(model_file, tmp_path):
     """No pass recognises it: it exports (no exception), its computed weight on default kernels as stock."""
     d = _export_census("gated", model_file, tmp_path)
