@@ -7,7 +7,6 @@ importable module and factory (`mypkg.nets:build`). Models without a card need a
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -21,16 +20,9 @@ def _load_factory(spec: str):
     if not target or not factory:
         raise EdgekitError(f"model source {spec!r} is neither a zoo name nor 'file.py:factory' / 'module:factory'")
     if target.endswith(".py") or os.sep in target:
-        if not os.path.isfile(target):
-            raise EdgekitError(f"model file not found: {target}")
-        mod_name = "edgekit_user_" + os.path.splitext(os.path.basename(target))[0]
-        module_spec = importlib.util.spec_from_file_location(mod_name, target)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[mod_name] = module
-        try:
-            module_spec.loader.exec_module(module)
-        except Exception as exc:
-            raise EdgekitError(f"importing {target} failed: {type(exc).__name__}: {exc}") from None
+        from edgekit.usercode import import_file
+
+        module = import_file(target)
     else:
         if os.getcwd() not in sys.path and "" not in sys.path:
             sys.path.append(os.getcwd())  # `edgekit` the script, like `python -m`, finds the user's packages in cwd

@@ -6,10 +6,6 @@ data .npz that is not a model input. The result must be a flat dict of numbers (
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-
 import numpy as np
 
 from edgekit.errors import EdgekitError
@@ -19,16 +15,9 @@ def load_metric(spec: str):
     target, _, name = spec.rpartition(":")
     if not target.endswith(".py") or not name:
         raise EdgekitError(f"--metric takes FILE.py:function, not {spec!r}")
-    if not os.path.isfile(target):
-        raise EdgekitError(f"metric file not found: {target}")
-    mod_name = "edgekit_user_metric_" + os.path.splitext(os.path.basename(target))[0]
-    module_spec = importlib.util.spec_from_file_location(mod_name, target)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[mod_name] = module
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise EdgekitError(f"importing {target} failed: {type(exc).__name__}: {exc}") from None
+    from edgekit.usercode import import_file
+
+    module = import_file(target, prefix="edgekit_user_metric_")
     fn = getattr(module, name, None)
     if not callable(fn):
         raise EdgekitError(f"{target} has no function {name!r}")
