@@ -156,27 +156,25 @@ def parse_input_arg(text: str) -> tuple[str | None, tuple[int, ...], str]:
     return name, parse_shape(shape_text, f"--input {text!r}" if sep else f"--input-shape {text!r}"), dtype
 
 
-def forward_parameters(model) -> list[str]:
-    """The names of `model.forward`'s positional parameters, in order (no *args / **kwargs)."""
+def _positional(model) -> list:
+    """`model.forward`'s positional parameters (inspect.Parameter), in order; [] when it has no signature."""
     import inspect
 
     try:
         sig = inspect.signature(model.forward)
     except (TypeError, ValueError):
         return []
-    return [p.name for p in sig.parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def forward_parameters(model) -> list[str]:
+    """The names of `model.forward`'s positional parameters, in order (no *args / **kwargs)."""
+    return [p.name for p in _positional(model)]
 
 
 def required_parameters(model) -> list[str]:
-    import inspect
-
-    try:
-        sig = inspect.signature(model.forward)
-    except (TypeError, ValueError):
-        return []
-    return [p.name for p in sig.parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    """Those of them without a default value."""
+    return [p.name for p in _positional(model) if p.default is p.empty]
 
 
 def io_from_args(model, args: list[str], source: str) -> IOSpec:
