@@ -21,7 +21,7 @@ from edgekit import __version__
 from edgekit.errors import EdgekitError
 
 # In --help order. A module not written yet is skipped.
-COMMANDS = ("models", "flops", "rewrite", "export", "inspect", "eval", "bench", "profile", "check", "report", "device", "sweep", "select")
+COMMANDS = ("models", "flops", "rewrite", "export", "inspect", "eval", "bench", "profile", "check", "report", "device", "sweep", "select", "stream", "lut", "predict", "search")
 
 app = typer.Typer(
     name="edgekit",

@@ -2,7 +2,7 @@
 
 import importlib
 
-for _family in ("micronet", "dyrelu_models", "dyconv_models", "mobilenetv3", "video"):
+for _family in ("micronet", "dyrelu_models", "dyconv_models", "mobilenetv3", "video", "temporal_detectors", "moment_retrieval", "motion_boundary"):
     try:
         importlib.import_module(f"edgekit.models.{_family}")
     except ModuleNotFoundError as exc:  # a family not written yet; never hide a missing dependency
