@@ -85,18 +85,19 @@ def test_litert_int8_io_parity(digits, fp32_tflite, tmp_path):
 
 @pytest.mark.parametrize("target", ["onnx", pytest.param("openvino", marks=pytest.mark.slow),
                                     pytest.param("tflite", marks=pytest.mark.slow)])
-def test_entropy_keeps_accuracy(digits, fp32_onnx, fp32_openvino, fp32_tflite, tmp_path, target):
+def test_entropy_keeps_accuracy(digits, request, tmp_path, target):
     """Entropy-calibrated INT8 within 0.5 pt of FP32 on each target, with the method that really ran named."""
     ev = (digits["x"], digits["y"])
+    fp32 = request.getfixturevalue(f"fp32_{target}")  # only this target's export (each costs 5-20 s)
     if target == "onnx":
         from edgekit.exporters.quantize_onnx import quantize_onnx
 
-        r = quantize_onnx(fp32_onnx, tmp_path / "e.onnx", digits["calib"], method="entropy", eval_data=ev, search=False)
+        r = quantize_onnx(fp32, tmp_path / "e.onnx", digits["calib"], method="entropy", eval_data=ev, search=False)
         assert r["calib_method_impl"].startswith("onnxruntime EntropyCalibrater")
     elif target == "openvino":
         from edgekit.exporters.quantize_openvino import quantize_openvino
 
-        _, r = quantize_openvino(fp32_openvino, digits["calib"], method="entropy", eval_data=ev, search=False)
+        _, r = quantize_openvino(fp32, digits["calib"], method="entropy", eval_data=ev, search=False)
         # one activation FakeQuantize in front of each of the 26 INT8 layers, each with edgekit's range
         assert r["calib_method_impl"].startswith("edgekit entropy")
         # 13 of them per channel (NNCF does that in front of depthwise convs): per-channel edgekit ranges
@@ -105,7 +106,7 @@ def test_entropy_keeps_accuracy(digits, fp32_onnx, fp32_openvino, fp32_tflite, t
     else:
         from edgekit.exporters.quantize_tflite import quantize_tflite
 
-        _, r = quantize_tflite(fp32_tflite, digits["calib"], method="entropy", eval_data=ev, search=False)
+        _, r = quantize_tflite(fp32, digits["calib"], method="entropy", eval_data=ev, search=False)
         # every tensor ai-edge-quantizer calibrated got edgekit's range (none left at its min/max)
         assert r["calib_method_impl"].startswith("edgekit entropy")
         assert r["own_ranges_tensors"] == r["calibrated_tensors"] > 50
@@ -141,21 +142,22 @@ def test_onnxruntime_entropy_is_not_minmax(digits, fp32_onnx, tmp_path):
 
 @pytest.mark.parametrize("target", ["openvino",
                                     pytest.param("tflite", marks=pytest.mark.slow)])
-def test_percentile_uses_edgekit_ranges(digits, fp32_openvino, fp32_tflite, target):
+def test_percentile_uses_edgekit_ranges(digits, request, target):
     ev = (digits["x"], digits["y"])
+    fp32 = request.getfixturevalue(f"fp32_{target}")
     if target == "openvino":
         from edgekit.exporters.quantize_openvino import quantize_openvino
 
-        _, r = quantize_openvino(fp32_openvino, digits["calib"], method="percentile", eval_data=ev, search=False)
+        _, r = quantize_openvino(fp32, digits["calib"], method="percentile", eval_data=ev, search=False)
     else:
         from edgekit.exporters.quantize_tflite import quantize_tflite
 
-        _, r = quantize_tflite(fp32_tflite, digits["calib"], method="percentile", eval_data=ev, search=False)
+        _, r = quantize_tflite(fp32, digits["calib"], method="percentile", eval_data=ev, search=False)
     assert r["calib_method_impl"].startswith("edgekit percentile") and r["own_ranges_tensors"] >= 26
     assert r["accuracy"]["fp32_top1"] - r["accuracy"]["int8_top1"] <= BUDGET
 
 
-def test_unknown_method_is_one_line_error(digits, fp32_openvino, fp32_tflite):
+def test_unknown_method_is_one_line_error(digits, fp32_openvino):
     from edgekit.errors import EdgekitError
     from edgekit.exporters.quantize_openvino import quantize_openvino
     from edgekit.exporters.quantize_tflite import quantize_tflite
@@ -163,7 +165,8 @@ def test_unknown_method_is_one_line_error(digits, fp32_openvino, fp32_tflite):
     with pytest.raises(EdgekitError, match="unknown calibration method 'kl' for openvino"):
         quantize_openvino(fp32_openvino, digits["calib"], method="kl")
     with pytest.raises(EdgekitError, match="unknown calibration method 'kl' for tflite"):
-        quantize_tflite(fp32_tflite, digits["calib"], method="kl")
+        # refused before the file is read: empty bytes prove no conversion work is done first
+        quantize_tflite(b"", digits["calib"], method="kl")
 
 
 @pytest.mark.slow
