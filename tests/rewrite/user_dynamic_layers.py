@@ -1,0 +1,81 @@
+"""User-style channel permutations, written the ways public code writes them (not edgekit's classes).
+
+Used by tests/rewrite/test_lift_channel_permutation.py; also loadable as a model file
+(`user_dynamic_layers.py:factory_<kind>`) so `edgekit export` sees exactly what a user would pass.
+"""
+
+import torch
+from torch import nn
+
+
+def shuffle_perm(c, g):
+    return torch.arange(c).view(g, c // g).t().reshape(-1)
+
+
+class Permute(nn.Module):
+    """y = x with its channels moved, written one of the public ways (`kind`)."""
+
+    def __init__(self, c, kind, groups=4):
+        super().__init__()
+        self.c, self.kind, self.g = c, kind, groups
+        self.register_buffer("idx", shuffle_perm(c, groups))
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        if self.kind == "index_buffer":
+            return x[:, self.idx]
+        if self.kind == "index_select":
+            return torch.index_select(x, 1, self.idx)
+        if self.kind == "gather":
+            return torch.gather(x, 1, self.idx.view(1, -1, 1, 1).expand(b, c, h, w))
+        if self.kind == "roll":
+            return torch.roll(x, shifts=3, dims=1)
+        if self.kind == "cat_slices":
+            return torch.cat([x[:, c // 4:], x[:, :c // 4]], dim=1)
+        if self.kind == "view_transpose":  # ShuffleNet's channel_shuffle: 5-D view
+            return x.view(b, self.g, c // self.g, h, w).transpose(1, 2).contiguous().view(b, c, h, w)
+        if self.kind == "reshape_permute":
+            return x.reshape(b, self.g, c // self.g, h, w).permute(0, 2, 1, 3, 4).reshape(b, c, h, w)
+        raise ValueError(self.kind)
+
+
+class Block(nn.Module):
+    """grouped 1×1 → ReLU → permutation → (dense 1×1 | BN + depthwise 3×3): both consumers of a shuffle."""
+
+    def __init__(self, c, kind, dense):
+        super().__init__()
+        self.pw = nn.Conv2d(c, c, 1, groups=4)
+        self.perm = Permute(c, kind)
+        self.dense = dense
+        self.after = nn.Conv2d(c, c, 1) if dense else nn.Sequential(nn.BatchNorm2d(c), nn.Conv2d(c, c, 3, padding=1, groups=c))
+
+    def forward(self, x):
+        y = torch.relu(self.pw(x))
+        return x + self.after(self.perm(y))
+
+
+KINDS = ("index_buffer", "index_select", "gather", "roll", "cat_slices", "view_transpose", "reshape_permute")
+
+
+class Net(nn.Module):
+    def __init__(self, kind, c=16):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, stride=2, padding=1)
+        self.blocks = nn.Sequential(Block(c, kind, dense=True), Block(c, kind, dense=False))
+        self.head = nn.Linear(c, 10)
+        self.expected = 2  # permutations present
+
+    def forward(self, x):
+        x = self.blocks(torch.relu(self.stem(x)))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def _factory(kind):
+    def make():
+        torch.manual_seed(0)
+        return Net(kind).eval()
+    return make
+
+
+for _k in KINDS:
+    globals()[f"factory_{_k}"] = _factory(_k)
