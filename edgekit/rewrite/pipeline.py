@@ -50,6 +50,7 @@ def default_passes(target: str) -> list:
     from edgekit.rewrite.dyconv_forms import DynamicConvToStaticForms
     from edgekit.rewrite.dyrelu_static import DYReLUToStatic
     from edgekit.rewrite.lift_dynamic_conv import LiftUserDynamicConv
+    from edgekit.rewrite.lift_channel_permutation import LiftChannelPermutation
     from edgekit.rewrite.absorb_permutations import AbsorbPermutations
     from edgekit.rewrite.fuse_separable_depthwise import FuseSeparableDepthwise
 
@@ -60,9 +61,10 @@ def default_passes(target: str) -> list:
 
     form = "tflite" if target == "executorch" else target  # ExecuTorch's XNNPACK takes LiteRT's form + slices
     # LiftUserDynamicConv: dynamic convs the user wrote, recognised by what they compute (edgekit's own
-    # DynamicConv2d is left to DynamicConvToStaticForms, which picks its tuned form)
+    # DynamicConv2d is left to DynamicConvToStaticForms, which picks its tuned form); LiftChannelPermutation:
+    # user channel gathers / rolls / slice-cats / shuffles → static permutations (edgekit's own modules skipped)
     passes = [FoldBatchNorm(), ShiftMaxToStatic(), DYReLUToStatic(), LiftUserDynamicConv(),
-              DynamicConvToStaticForms(), FoldChannelShuffles()]
+              LiftChannelPermutation(), DynamicConvToStaticForms(), FoldChannelShuffles()]
     passes += video_passes(form)  # Conv3D / 3-D pools → frames layout (issue 15); no-ops on image models
     if ShiftMaxFromProducer.preferred(form):
         passes.append(ShiftMaxFromProducer())
