@@ -236,6 +236,7 @@ class LiftChannelPermutation:
                 tried = True
                 result = lift_module(m, args)
                 if result is not None:
+                    m, result = self._widen(model, m, result, stack, parents, calls, inputs)
                     parent, key = parents[id(m)]
                     setattr(parent, key, result[0])
                     done.add(id(m))
@@ -249,3 +250,23 @@ class LiftChannelPermutation:
                     left.append(msg)
         self.details = {k: v for k, v in (("lifted", lifted), ("left", left)) if v}
         return changed
+
+    @staticmethod
+    def _widen(model, m, result, stack, parents, calls, inputs):
+        """The enclosing module instead, when tracing it lets a permutation left as an op be absorbed
+        into the consumer conv (the consumer is usually outside the small module doing the shuffle)."""
+        def left(gm):
+            return sum(isinstance(x, PermuteChannels) for x in gm.modules())
+
+        i = next(j for j, s in enumerate(stack) if s is m)
+        if not left(result[0]) or i == 0:
+            return m, result
+        outer = stack[i - 1]
+        args = inputs.get(id(outer), ())
+        if outer is model or id(outer) not in parents or calls.get(id(outer), 0) != 1 or _edgekit_own(outer) \
+                or not args or not all(isinstance(a, torch.Tensor) for a in args):
+            return m, result
+        wide = lift_module(outer, args)
+        if wide is None or left(wide[0]) >= left(result[0]):
+            return m, result
+        return outer, wide
