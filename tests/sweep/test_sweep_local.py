@@ -46,30 +46,35 @@ def test_sweep_file_errors_name_line_and_key(tmp_path, sweep_data):
     assert not (tmp_path / "r").exists()
 
 
+# enough timed runs per cell that the kill lands while cells are still being timed: at 20
+# runs a loaded CI machine recorded all 8 cells between two polls
+RUNS = 100
+
+
 # CI kills and resumes the 8-cell grid (one size); the 16-cell one (two sizes) is `slow`: same code paths
 @pytest.mark.parametrize("sizes", [(32,), pytest.param((32, 48), marks=pytest.mark.slow)], ids=["8-cells", "16-cells"])
 def test_local_sweep_killed_resumed_and_selected(tmp_path, sweep_data, sizes):
     n = 2 * len(sizes) * 2 * 2  # models x sizes x targets x precisions
     sweep = write_sweep(tmp_path / "sweep.toml", sweep_data, models=["narrow", "wide"], sizes=sizes,
-                        targets=("onnx", "tflite"), precisions=("fp32", "int8"), runs=20)
+                        targets=("onnx", "tflite"), precisions=("fp32", "int8"), runs=RUNS)
     out = tmp_path / "results"
     plan = json.loads(run("sweep", sweep, "-o", out, "--dry-run", "--json", check=0).stdout)
     assert (plan["cells"], plan["exports"], plan["exports_cached"]) == (n, n, 0)
-    assert plan["devices"]["local"]["timed_runs"] == n * 20
+    assert plan["devices"]["local"]["timed_runs"] == n * RUNS
 
     first = subprocess.Popen([*EDGEKIT, "sweep", str(sweep), "-o", str(out), "-j", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     results = out / "results.jsonl"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and first.poll() is None:
-        if results.is_file() and len(results.read_text().splitlines()) >= 3:
+        if results.is_file() and results.read_text().strip():
             break
-        time.sleep(0.05)
+        time.sleep(0.005)
     assert first.poll() is None, "the sweep finished before it could be killed"
     first.send_signal(signal.SIGKILL)
     first.wait()
     before = raw_keys(out)
-    assert 3 <= len(before) < n
+    assert 1 <= len(before) < n
 
     resumed = json.loads(run("sweep", sweep, "-o", out, "--json", check=0).stdout)
     assert resumed["already_done"] == len(before)
