@@ -50,13 +50,13 @@ def _edgekit_own(m: nn.Module) -> bool:
 class _Sites(TorchFunctionMode):
     """Module stacks at each call that may move channels (a tensor index for getitem)."""
 
-    def __init__(self, stack: list):
+    def __init__(self, stack: list, fns=None):
         super().__init__()
-        self.stack, self.sites = stack, []
+        self.stack, self.sites, self.fns = stack, [], SITE_FNS if fns is None else fns
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in SITE_FNS and self.stack:
+        if func in self.fns and self.stack:
             if func is not torch.Tensor.__getitem__ or _tensor_index(args[1] if len(args) > 1 else None):
                 self.sites.append(list(self.stack))
         return func(*args, **kwargs)
@@ -67,7 +67,8 @@ def _tensor_index(idx) -> bool:
     return any(isinstance(i, torch.Tensor) and i.dim() > 0 for i in items)
 
 
-def _find_sites(model: nn.Module, input_shape):
+def _find_sites(model: nn.Module, input_shape, fns=None):
+    """(module stacks at each site call, outermost first; id → first input args; id → calls)."""
     from edgekit.models.examples import example_inputs
 
     stack, inputs, calls = [], {}, {}
@@ -82,7 +83,7 @@ def _find_sites(model: nn.Module, input_shape):
 
     hooks = [h for m in model.modules() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     p = next((t for t in model.parameters() if t.is_floating_point()), None)
-    mode = _Sites(stack)
+    mode = _Sites(stack, fns)
     try:
         with torch.no_grad(), mode:
             model.eval()(*example_inputs(input_shape, dtype=p.dtype if p is not None else torch.float32))
