@@ -51,6 +51,7 @@ def default_passes(target: str) -> list:
     from edgekit.rewrite.dyrelu_static import DYReLUToStatic
     from edgekit.rewrite.lift_dynamic_conv import LiftUserDynamicConv
     from edgekit.rewrite.lift_channel_permutation import LiftChannelPermutation
+    from edgekit.rewrite.lift_dynamic_activation import LiftDynamicActivation
     from edgekit.rewrite.absorb_permutations import AbsorbPermutations
     from edgekit.rewrite.fuse_separable_depthwise import FuseSeparableDepthwise
 
@@ -62,9 +63,10 @@ def default_passes(target: str) -> list:
     form = "tflite" if target == "executorch" else target  # ExecuTorch's XNNPACK takes LiteRT's form + slices
     # LiftUserDynamicConv: dynamic convs the user wrote, recognised by what they compute (edgekit's own
     # DynamicConv2d is left to DynamicConvToStaticForms, which picks its tuned form); LiftChannelPermutation:
-    # user channel gathers / rolls / slice-cats / shuffles → static permutations (edgekit's own modules skipped)
+    # user channel gathers / rolls / slice-cats / shuffles → static permutations; LiftDynamicActivation: user
+    # DY-ReLU 5-D max over K → 4-D maxima (both skip edgekit's own modules)
     passes = [FoldBatchNorm(), ShiftMaxToStatic(), DYReLUToStatic(), LiftUserDynamicConv(),
-              LiftChannelPermutation(), DynamicConvToStaticForms(), FoldChannelShuffles()]
+              LiftChannelPermutation(), LiftDynamicActivation(), DynamicConvToStaticForms(), FoldChannelShuffles()]
     passes += video_passes(form)  # Conv3D / 3-D pools → frames layout (issue 15); no-ops on image models
     if ShiftMaxFromProducer.preferred(form):
         passes.append(ShiftMaxFromProducer())

@@ -79,3 +79,76 @@ def _factory(kind):
 
 for _k in KINDS:
     globals()[f"factory_{_k}"] = _factory(_k)
+
+
+class UserDyReLU(nn.Module):
+    """DY-ReLU as public code writes it: avgpool → FC → ReLU → FC → 2σ−1, coefficients (B, C, 2K) (B) or
+    (B, 1, 2K) (A), a_k = 1/0 + λ_a·θ, b_k = λ_b·θ, then `(x.unsqueeze(-1) * a + b).max(dim=-1)[0]` (5-D);
+    variant C multiplies a spatial softmax in; `form="maximum"` writes the max as torch.maximum of slices."""
+
+    def __init__(self, c, variant="B", k=2, form="max", reduction=4):
+        super().__init__()
+        self.c, self.k, self.variant, self.form = c, k, variant, form
+        n = 1 if variant == "A" else c
+        self.n = n
+        self.fc1, self.fc2 = nn.Linear(c, c // reduction), nn.Linear(c // reduction, 2 * k * n)
+        self.register_buffer("lambdas", torch.tensor([1.0] * k + [0.5] * k))
+        self.register_buffer("init_v", torch.tensor([1.0] + [0.0] * (2 * k - 1)))
+        if variant == "C":
+            self.spatial = nn.Conv2d(c, 1, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        theta = 2 * torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3)))))) - 1
+        coef = theta.view(b, self.n, 2 * self.k) * self.lambdas + self.init_v
+        a = coef[:, :, :self.k].view(b, self.n, 1, 1, self.k)
+        bb = coef[:, :, self.k:].view(b, self.n, 1, 1, self.k)
+        if self.variant == "C":
+            pi = torch.softmax(self.spatial(x).view(b, -1), dim=1).view(b, 1, h, w, 1) * (h * w / 3)
+            a = a * pi.clamp(max=1.0)
+        if self.form == "maximum":
+            y = x.unsqueeze(-1) * a + bb
+            out = y[..., 0]
+            for j in range(1, self.k):
+                out = torch.maximum(out, y[..., j])
+            return out
+        if self.form == "amax":
+            return (x.unsqueeze(-1) * a + bb).amax(dim=-1)
+        return (x.unsqueeze(-1) * a + bb).max(dim=-1)[0]
+
+
+class ActBlock(nn.Module):
+    def __init__(self, c, variant, form):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.act = UserDyReLU(c, variant, form=form)
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+
+
+ACT_KINDS = ("A", "B", "C", "B_amax", "B_maximum")
+
+
+class ActNet(nn.Module):
+    def __init__(self, kind, c=16):
+        super().__init__()
+        variant, _, form = kind.partition("_")
+        self.stem = nn.Conv2d(3, c, 3, stride=2, padding=1)
+        self.blocks = nn.Sequential(ActBlock(c, variant, form or "max"), ActBlock(c, variant, form or "max"))
+        self.head = nn.Linear(c, 10)
+        self.expected = 2
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
+
+
+def _act_factory(kind):
+    def make():
+        torch.manual_seed(0)
+        return ActNet(kind).eval()
+    return make
+
+
+for _k in ACT_KINDS:
+    globals()[f"factory_dyrelu_{_k}"] = _act_factory(_k)
