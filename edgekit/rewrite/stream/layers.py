@@ -1,0 +1,231 @@
+"""The stateful pieces of a step model: one temporal op fed one chunk of frames per step.
+
+Every op keeps, as an explicit state tensor, the last `state_frames` frames of its input — exactly
+the frames its next outputs still read. A value in the step graph carries, per step, the `m` newest
+frames of its clip-model counterpart, `lag` frames behind the video: at step n it holds frames
+[n·m − lag, (n+1)·m − lag). Frames with a negative index ("junk", computed before the video began)
+never reach a zero-padded op: the op's window is multiplied by a 0/1 mask computed from the step
+counter, so zero padding at the video's start is reproduced exactly (max pools get a −1e30 frame).
+
+States are at most 4-D (what GPU delegates take): a 5-D clip's frames (B, C, H, W) are stored as
+(1, B·C, H, W); a 1-D sequence (1, C, T) keeps its (1, C, B). Time runs along dim 0 of the frames
+form inside the ops, so temporal taps are frame slices and a 3-D conv is one stacked 2-D conv (the
+`rewrite/frames.py` forms every delegate takes).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgekit.rewrite.frames import cat, gather_frames
+
+NEG = -1e30  # "minus infinity" for max-pool padding frames: finite, so 0·NEG stays 0
+
+
+def to_seq(x: torch.Tensor) -> torch.Tensor:
+    """Clip-form chunk → sequence form with time first: (1, C, m, H, W) → (m, C, H, W); (1, C, m) kept."""
+    return x[0].transpose(0, 1) if x.dim() == 5 else x
+
+
+def from_seq(y: torch.Tensor, rank: int) -> torch.Tensor:
+    return y.transpose(0, 1).unsqueeze(0) if rank == 5 else y
+
+
+def tdim(rank: int) -> int:
+    return 0 if rank == 5 else 2
+
+
+def seq_len(s: torch.Tensor, rank: int) -> int:
+    return s.shape[tdim(rank)]
+
+
+def seq_cat(parts, rank: int) -> torch.Tensor:
+    return cat(parts, tdim(rank)) if rank == 5 else torch.cat(parts, 2)
+
+
+def seq_slice(s: torch.Tensor, start: int, stop: int, rank: int) -> torch.Tensor:
+    return s[start:stop] if rank == 5 else s[:, :, start:stop]
+
+
+def state_to_seq(state: torch.Tensor, frames: int, rank: int) -> torch.Tensor:
+    return state.reshape(frames, -1, *state.shape[2:]) if rank == 5 else state
+
+
+def seq_to_state(s: torch.Tensor, rank: int) -> torch.Tensor:
+    return s.reshape(1, -1, *s.shape[2:]) if rank == 5 else s
+
+
+class StreamOp(nn.Module):
+    """Base: a window = [state (B frames) ; new chunk (m frames)], masked where it may hold frames
+    from before the video, then `compute(window)`; the new state is the window's last B frames.
+
+    `state_frames` is what the op keeps; `needed_frames` what its taps are laid out for (the two
+    differ only when a test injects a wrong state size: the op then reads a zero frame where the
+    missing one should be, as an undersized buffer would)."""
+
+    kind = "op"
+
+    def __init__(self, name: str, rank: int, m: int, lag: int, state_frames: int, mask: str | None = None):
+        super().__init__()
+        self.name, self.rank, self.m, self.lag = name, rank, m, lag
+        self.state_frames = self.needed_frames = state_frames
+        self.mask = mask  # None | "zero" | "neg": how frames before the video are replaced
+        self.madds = 0  # per step, set on the first call
+
+    def mask_steps(self) -> int:
+        """Steps after which no window frame lies before the video (the step counter's cap)."""
+        return -(-(self.lag + self.state_frames) // self.m) + 1 if self.mask else 0
+
+    def window(self, new: torch.Tensor, state: torch.Tensor | None, counter: torch.Tensor | None) -> torch.Tensor:
+        s = to_seq(new)
+        if self.state_frames:
+            w = seq_cat([state_to_seq(state, self.state_frames, self.rank), s], self.rank)
+        else:
+            w = s
+        if self.mask and counter is not None:
+            n = seq_len(w, self.rank)
+            # frame w of the window has video index c·m − lag − B + w: keep it iff that is ≥ 0
+            offsets = torch.arange(n, dtype=w.dtype) + (1 - self.lag - self.state_frames)
+            mask = torch.clamp(counter.reshape(()).to(w.dtype) * self.m + offsets, 0.0, 1.0)
+            mask = mask.reshape(-1, *([1] * (w.dim() - 1))) if self.rank == 5 else mask.reshape(1, 1, -1)
+            w = w * mask if self.mask == "zero" else w * mask + (mask - 1.0) * (-NEG)
+        return w
+
+    def forward(self, new, state=None, counter=None):
+        w = self.window(new, state, counter)
+        y = self.compute(w)
+        n = seq_len(w, self.rank)
+        next_state = seq_to_state(seq_slice(w, n - self.state_frames, n, self.rank), self.rank) \
+            if self.state_frames else None
+        return y, next_state
+
+    def zero_state(self, new: torch.Tensor) -> torch.Tensor | None:
+        if not self.state_frames:
+            return None
+        s = to_seq(new)
+        shape = list(s.shape)
+        shape[tdim(self.rank)] = self.state_frames
+        return seq_to_state(torch.zeros(shape, dtype=new.dtype), self.rank)
+
+    def shift(self) -> int:
+        """Window index of the frame the taps call 0 (negative when the state is short)."""
+        return self.state_frames - self.needed_frames
+
+    def compute(self, w):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Delay(StreamOp):
+    """A FIFO of `frames` frames: aligns a branch that is ahead (e.g. the identity of a residual add
+    around a "same"-padded temporal conv, whose look-ahead is a delay)."""
+
+    kind = "delay"
+
+    def __init__(self, name, rank, m, lag, frames: int):
+        super().__init__(name, rank, m, lag, frames)
+
+    def compute(self, w):
+        return from_seq(seq_slice(w, 0, self.m, self.rank), self.rank)
+
+
+def _taps(w, first: int, count: int, step: int, rank: int) -> torch.Tensor:
+    idx = [first + i * step for i in range(count)]
+    n = seq_len(w, rank)
+    idx = [i if 0 <= i < n else -1 for i in idx]
+    if rank == 5:
+        return gather_frames(w, idx)
+    parts = [w[:, :, i:i + 1] if i >= 0 else torch.zeros_like(w[:, :, :1]) for i in idx]
+    return torch.cat(parts, 2)
+
+
+class StreamConv(StreamOp):
+    """A Conv3d (any temporal kernel k, dilation d, stride s) or Conv1d on its window: output i of a
+    step reads window frames i·s + j·d, j < k. 3-D: one conv2d on the k taps stacked along channels
+    (grouped convs: one conv2d per tap, summed)."""
+
+    kind = "conv"
+
+    def __init__(self, name, rank, m, lag, state_frames, conv: nn.Module, mask=None):
+        super().__init__(name, rank, m, lag, state_frames, mask)
+        self.k, self.s, self.d = conv.kernel_size[0], conv.stride[0], conv.dilation[0]
+        self.m_out = m // self.s
+        self.groups = conv.groups
+        w = conv.weight.detach()
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
+        if rank == 5:
+            kh, kw = conv.kernel_size[1:]
+            pad = conv.padding if isinstance(conv.padding, (tuple, list)) else (conv.padding,) * 3
+            self.conv2d = dict(stride=tuple(conv.stride[1:]), padding=tuple(pad[1:]), dilation=tuple(conv.dilation[1:]))
+            if self.groups == 1:
+                w2 = w.permute(0, 2, 1, 3, 4).reshape(w.shape[0], self.k * w.shape[1], kh, kw)
+            else:
+                w2 = w.permute(2, 0, 1, 3, 4).contiguous()
+            self.weight = nn.Parameter(w2.clone(), requires_grad=False)
+        else:
+            self.weight = nn.Parameter(w.clone(), requires_grad=False)
+        self.per_output = w.shape[1] * w[0, 0].numel()
+
+    def compute(self, w):
+        first = self.shift()
+        if self.rank == 5:
+            taps = [_taps(w, first + j * self.d, self.m_out, self.s, 5) for j in range(self.k)]
+            if self.groups == 1:
+                y = F.conv2d(cat(taps, 1), self.weight, self.bias, **self.conv2d)
+            else:
+                y = F.conv2d(taps[0], self.weight[0], self.bias, groups=self.groups, **self.conv2d)
+                for j in range(1, self.k):
+                    y = y + F.conv2d(taps[j], self.weight[j], None, groups=self.groups, **self.conv2d)
+            self.madds = y.numel() * self.per_output
+            return from_seq(y, 5)
+        if first < 0:
+            w = torch.cat([torch.zeros_like(w[:, :, :1]).expand(-1, -1, -first), w], 2)
+            first = 0
+        need = (self.m_out - 1) * self.s + (self.k - 1) * self.d + 1
+        y = F.conv1d(w[:, :, first:first + need], self.weight, self.bias, stride=self.s, dilation=self.d,
+                     groups=self.groups)
+        self.madds = y[0].numel() * self.per_output
+        return y
+
+
+class StreamPool(StreamOp):
+    """The temporal part of a max/avg pool (kernel k, stride s, dilation d) on its window; the spatial
+    part ran per frame before (max and mean are separable). Avg counts padding frames (k divisor)."""
+
+    kind = "pool"
+
+    def __init__(self, name, rank, m, lag, state_frames, how: str, k: int, s: int, d: int = 1, mask=None):
+        super().__init__(name, rank, m, lag, state_frames, mask)
+        self.how, self.k, self.s, self.d = how, k, s, d
+        self.m_out = m // s
+
+    def compute(self, w):
+        taps = [_taps(w, self.shift() + j * self.d, self.m_out, self.s, self.rank) for j in range(self.k)]
+        y = taps[0]
+        for t in taps[1:]:
+            y = torch.maximum(y, t) if self.how == "max" else y + t
+        if self.how == "avg":
+            y = y * (1.0 / self.k)
+        return from_seq(y, self.rank)
+
+
+class WindowPool(StreamOp):
+    """A global temporal pool over the last `window` frames of its (spatially pooled) input: the step
+    output is the clip model's pool over the video's last window, context carried in the state."""
+
+    kind = "window_pool"
+
+    def __init__(self, name, rank, m, lag, window: int, how: str):
+        super().__init__(name, rank, m, lag, window - m)
+        self.how, self.window_frames = how, window
+
+    def compute(self, w):
+        n = seq_len(w, self.rank)
+        frames = [seq_slice(w, i, i + 1, self.rank) for i in range(n)]
+        y = frames[0]
+        for f in frames[1:]:
+            y = torch.maximum(y, f) if self.how == "max" else y + f
+        if self.how == "avg":
+            y = y * (1.0 / n)
+        return from_seq(y, self.rank)
