@@ -19,8 +19,9 @@ from edgekit.errors import EdgekitError
 RESULTS = "results.jsonl"
 
 
-def read_records(path) -> list[dict]:
-    """Every complete record of a results file (or of `DIR/results.jsonl`); the first per key."""
+def read_records(path, kind: str = "sweep_cell") -> list[dict]:
+    """Every complete record of a results file (or of `DIR/results.jsonl`); the first per key.
+    `kind`: the records' kind (the latency tables of edgekit.search keep theirs in the same format)."""
     p = Path(path)
     if p.is_dir():
         p = p / RESULTS
@@ -33,7 +34,7 @@ def read_records(path) -> list[dict]:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line torn by a crash
-            if isinstance(rec, dict) and rec.get("kind") == "sweep_cell" and rec.get("key") not in seen:
+            if isinstance(rec, dict) and rec.get("kind") == kind and rec.get("key") not in seen:
                 seen.add(rec.get("key"))
                 out.append(rec)
     return out
@@ -42,7 +43,7 @@ def read_records(path) -> list[dict]:
 class ResultsStore:
     """Appends records to DIR/results.jsonl; `done` holds the keys already there."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, kind: str = "sweep_cell"):
         self.dir = Path(directory)
         if self.dir.exists() and not self.dir.is_dir():
             raise EdgekitError(f"-o {self.dir} exists and is not a directory")
@@ -54,7 +55,7 @@ class ResultsStore:
         except BlockingIOError:
             self._lock.close()
             raise EdgekitError(f"another sweep is writing to {self.dir}; wait for it or use another -o") from None
-        self.done: set[str] = {r["key"] for r in read_records(self.path)} if self.path.is_file() else set()
+        self.done: set[str] = {r["key"] for r in read_records(self.path, kind)} if self.path.is_file() else set()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if os.fstat(self._fd).st_size:
             with open(self.path, "rb") as fh:
