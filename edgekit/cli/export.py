@@ -25,6 +25,8 @@ EXAMPLES = """Examples:
   edgekit export refine.py:build --input image=3,64,64 --input flow=2,64,64 --target all
 
   edgekit export retrieval.py:build --input video=512,32 --input tokens=12:int64 --target onnx
+
+  edgekit export s3d-small --stream --target tflite        # step model: 2 frames in, states carried
 """
 
 
@@ -65,6 +67,13 @@ def export_cmd(
     compat: str = typer.Option(None, "--compat", metavar="PACKAGE==VERSION",
                                help="Fail (nothing written) unless that runtime version can load the export, "
                                     "e.g. tflite-runtime==2.14, onnxruntime==1.16, openvino==2023.3."),
+    stream: bool = typer.Option(False, "--stream",
+                                help="Export a step model: the next frames_per_step frames plus explicit state_* "
+                                     "inputs in, the step's outputs plus the new states out (run it with "
+                                     "`edgekit stream`); proven exact against the clip model first."),
+    window: int = typer.Option(None, "--window", min=1, max=100_000,
+                               help="With --stream, for a model ending in a global temporal pool: frames the "
+                                    "streamed pool covers (default: the card's clip length)."),
     json_out: bool = JsonOpt,
 ):
     """Export MODEL to an edge runtime format, with a parity report measured on the runtime itself.
@@ -81,6 +90,9 @@ def export_cmd(
             if given:
                 raise EdgekitError(f"{flag} only applies with --int8")
 
+    if window is not None and not stream:
+        raise EdgekitError("--window only applies with --stream")
+
     from edgekit.exporters.pipeline import export_model
 
     kwargs = dict(weights=weights, num_classes=num_classes, input_size=input_size,
@@ -91,6 +103,8 @@ def export_cmd(
                   int8_search=not no_int8_search, condition=condition)
     if compat is not None:
         kwargs["compat"] = compat
+    if stream:
+        kwargs |= {"stream": True, "window": window}
     if show_progress() and not json_out:
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

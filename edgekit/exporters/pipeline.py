@@ -253,7 +253,7 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
                  nhwc: bool = False, n_parity: int = 8, progress: Progress | None = None,
                  calib_size: int | None = None, max_drop: float | None = None, tune_forms: bool = False,
                  compat: str | None = None, int8_search: bool = True, inputs: list[str] | None = None,
-                 condition: bool = False) -> ExportResult:
+                 condition: bool = False, stream: bool = False, window: int | None = None) -> ExportResult:
     """Export `source` (zoo name, file.py:factory, module:factory) to `target` ("all" for every target).
 
     `condition=True` sets an untrained user model's BatchNorm statistics from random data (as the zoo's
@@ -301,7 +301,7 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
             progress(message, done, steps_total)
         done += 1
 
-    stem = artifact_stem(str(source), precision)  # paths before the (slow) model build: refuse early
+    stem = artifact_stem(str(source), precision) + ("-stream" if stream else "")  # paths first: refuse early
     plan = plan_paths(targets, exporters, stem, out)
     report_combined = None
     if len(targets) > 1:
@@ -326,6 +326,12 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     model, card = load_model(source, weights=weights, num_classes=num_classes, input_size=input_size,
                              input_shape=input_shape, inputs=inputs, condition_user=condition)
     model.eval()
+    stream_export = None
+    if stream:  # the step model (edgekit/rewrite/stream) is what gets exported, proven exact first
+        from edgekit.rewrite.stream.export import prepare_stream
+
+        stream_export = prepare_stream(model, card, window=window, verify=verify)
+        model, card = stream_export.step, stream_export.card
     io = card.io
     if not io.is_single:
         for flag, given in (("--nhwc", nhwc), ("--int8-io", int8_io), ("--max-drop", max_drop is not None)):
@@ -361,6 +367,11 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
                                opset=opset, rewrite=rewrite, verify=verify, calib_x=calib_x,
                                calib_extra=calib_extra, calib_method=calib_method, int8_io=int8_io, nhwc=nhwc,
                                n_parity=n_parity, step=step, torch=torch, tune_forms=tune_forms, compat=compat)
+            if stream_export is not None:  # streamed outputs on the runtime vs the whole-video clip model
+                meta["stream"] = stream_export.measure(t, paths[0], precision)
+                meta["warnings"] += [f"streamed output {n}: {p['rel_max_abs_diff']:.2e} x its scale exceeds "
+                                     f"{meta['stream']['parity']['tolerance']:.0e}"
+                                     for n, p in meta["stream"]["parity"]["outputs"].items() if not p["ok"]]
             meta["file"] = plan[t][0].name
             meta["files"] = [p.name for p in plan[t]]
             reference = meta.pop("_reference", None)

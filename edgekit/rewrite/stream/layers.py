@@ -88,7 +88,10 @@ class StreamOp(nn.Module):
             n = seq_len(w, self.rank)
             # frame w of the window has video index c·m − lag − B + w: keep it iff that is ≥ 0
             offsets = torch.arange(n, dtype=w.dtype) + (1 - self.lag - self.state_frames)
-            mask = torch.clamp(counter.reshape(()).to(w.dtype) * self.m + offsets, 0.0, 1.0)
+            x = counter.reshape(()).to(w.dtype) * self.m + offsets
+            # clamp(x, 0, 1) for whole-number x, as two RELUs: LiteRT fuses a clamp into RELU_0_TO_1,
+            # which XNNPACK does not take
+            mask = torch.relu(x) - torch.relu(x - 1.0)
             mask = mask.reshape(-1, *([1] * (w.dim() - 1))) if self.rank == 5 else mask.reshape(1, 1, -1)
             w = w * mask if self.mask == "zero" else w * mask + (mask - 1.0) * (-NEG)
         return w
@@ -140,18 +143,17 @@ def _taps(w, first: int, count: int, step: int, rank: int) -> torch.Tensor:
     return torch.cat(parts, 2)
 
 
-class StreamConv(StreamOp):
-    """A Conv3d (any temporal kernel k, dilation d, stride s) or Conv1d on its window: output i of a
-    step reads window frames i·s + j·d, j < k. 3-D: one conv2d on the k taps stacked along channels
-    (grouped convs: one conv2d per tap, summed)."""
+class WindowConv(nn.Module):
+    """The conv of a `StreamConv` on its window (a module of its own so the MAdds counter sees it):
+    output i reads window frames first + i·s + j·d, j < k. 3-D: one conv2d on the k taps stacked
+    along channels (grouped convs: one conv2d per tap, summed); 1-D: conv1d on the window."""
 
-    kind = "conv"
-
-    def __init__(self, name, rank, m, lag, state_frames, conv: nn.Module, mask=None):
-        super().__init__(name, rank, m, lag, state_frames, mask)
+    def __init__(self, rank: int, m_out: int, conv: nn.Module):
+        super().__init__()
+        self.rank, self.m_out = rank, m_out
         self.k, self.s, self.d = conv.kernel_size[0], conv.stride[0], conv.dilation[0]
-        self.m_out = m // self.s
         self.groups = conv.groups
+        self.first = 0
         w = conv.weight.detach()
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
         if rank == 5:
@@ -167,8 +169,8 @@ class StreamConv(StreamOp):
             self.weight = nn.Parameter(w.clone(), requires_grad=False)
         self.per_output = w.shape[1] * w[0, 0].numel()
 
-    def compute(self, w):
-        first = self.shift()
+    def forward(self, w):
+        first = self.first
         if self.rank == 5:
             taps = [_taps(w, first + j * self.d, self.m_out, self.s, 5) for j in range(self.k)]
             if self.groups == 1:
@@ -177,15 +179,33 @@ class StreamConv(StreamOp):
                 y = F.conv2d(taps[0], self.weight[0], self.bias, groups=self.groups, **self.conv2d)
                 for j in range(1, self.k):
                     y = y + F.conv2d(taps[j], self.weight[j], None, groups=self.groups, **self.conv2d)
-            self.madds = y.numel() * self.per_output
             return from_seq(y, 5)
         if first < 0:
             w = torch.cat([torch.zeros_like(w[:, :, :1]).expand(-1, -1, -first), w], 2)
             first = 0
         need = (self.m_out - 1) * self.s + (self.k - 1) * self.d + 1
-        y = F.conv1d(w[:, :, first:first + need], self.weight, self.bias, stride=self.s, dilation=self.d,
-                     groups=self.groups)
-        self.madds = y[0].numel() * self.per_output
+        return F.conv1d(w[:, :, first:first + need], self.weight, self.bias, stride=self.s, dilation=self.d,
+                        groups=self.groups)
+
+    def count_madds(self, inputs, out) -> dict:
+        return {"conv": out[0].numel() * self.per_output}
+
+
+class StreamConv(StreamOp):
+    """A Conv3d (any temporal kernel k, dilation d, stride s) or Conv1d streamed on its window."""
+
+    kind = "conv"
+
+    def __init__(self, name, rank, m, lag, state_frames, conv: nn.Module, mask=None):
+        super().__init__(name, rank, m, lag, state_frames, mask)
+        self.k, self.s, self.d = conv.kernel_size[0], conv.stride[0], conv.dilation[0]
+        self.m_out = m // self.s
+        self.conv = WindowConv(rank, self.m_out, conv)
+
+    def compute(self, w):
+        self.conv.first = self.shift()
+        y = self.conv(w)
+        self.madds = y[0].numel() * self.conv.per_output
         return y
 
 

@@ -531,12 +531,15 @@ def step_madds(step: StepModel) -> int:
         if isinstance(m, nn.Linear):
             counted.append(out[0].numel() * m.in_features)
             return
+        if hasattr(m, "count_madds"):
+            counted.append(m.count_madds(inputs, out)["conv"])
+            return
         for v in m.kernel_size:
             k *= v
         counted.append(out[0].numel() * (m.in_channels // m.groups) * k)
 
     hooks = [m.register_forward_hook(hook) for m in step.modules()
-             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) or hasattr(m, "count_madds")]
     try:
         dtype = next((p.dtype for p in step.parameters() if p.is_floating_point()), torch.float32)
         with torch.no_grad():
@@ -544,7 +547,7 @@ def step_madds(step: StepModel) -> int:
     finally:
         for h in hooks:
             h.remove()
-    return sum(counted) + sum(op.madds for op in step.ops.values() if isinstance(op, StreamConv))
+    return sum(counted)  # WindowConv (a stream conv's kernel) reports itself through its hook too
 
 
 def stream_info(step: StepModel, clip_madds: int | None = None) -> dict:

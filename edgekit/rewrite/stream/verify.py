@@ -108,9 +108,12 @@ def _interpret(gm, env, video, skip, only=None):
     return env
 
 
-def compare(step, model, video: torch.Tensor) -> dict:
-    """{output name: (max |streamed − clip| / clip scale, compared positions)} on this video."""
-    streamed = run_stream(step, video)
+def compare(step, model, video: torch.Tensor, streamed=None) -> dict:
+    """{output name: (max |streamed − clip| / clip scale, compared positions)} on this video.
+    `streamed`: the outputs of a run elsewhere (a runtime), as `run_stream` returns them (warm-up
+    steps included); default: run `step` here."""
+    if streamed is None:
+        streamed = run_stream(step, video)
     n_steps = video.shape[2] // step.frames_per_step
     video = video[:, :, :n_steps * step.frames_per_step]
     D = step.delay_steps

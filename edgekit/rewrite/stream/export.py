@@ -1,0 +1,107 @@
+"""`edgekit export MODEL --stream`: the step model as what the export pipeline exports.
+
+`prepare_stream(model, card, window, verify)` builds the step model, proves it in float64 (stepping
+over a 48-frame video equals the whole-video clip model) and gives the card of the step model: its
+IO spec is the chunk of `frames_per_step` frames (the clip input's name) plus the `state_*` inputs,
+and the clip model's outputs plus one `<state>_next` output per state. The pipeline then rewrites,
+converts and checks it like any multi-input model; `StreamExport.measure(target, file)` adds the
+sidecar's `stream` entry with the parity of the streamed outputs on the target's runtime against
+the whole-video PyTorch clip model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from edgekit.models.io_spec import InputSpec, IOSpec, OutputSpec
+
+PARITY_FRAMES = 48
+STREAM_TOL = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-1}
+
+
+@dataclass
+class StreamExport:
+    clip_model: torch.nn.Module
+    clip_card: object
+    step: torch.nn.Module
+    card: object
+    exact: dict = field(default_factory=dict)
+    window_vs_separate: dict | None = None
+    info: dict = field(default_factory=dict)
+
+    def video(self, frames: int = PARITY_FRAMES, seed: int = 0) -> np.ndarray:
+        c, _, *rest = self.step.clip_shape
+        rng = np.random.default_rng(seed)
+        return rng.standard_normal((1, c, frames, *rest)).astype(np.float32)
+
+    def measure(self, target: str, path, precision: str = "fp32", runner=None) -> dict:
+        """The sidecar's `stream` entry, with the streamed parity on `path`'s runtime."""
+        from edgekit.rewrite.stream.verify import compare
+        from edgekit.runtimes.stream_runner import StreamRunner
+
+        entry = dict(self.info)
+        video = self.video()
+        sr = StreamRunner(path, entry=entry, runner=runner)
+        streamed = [torch.from_numpy(np.ascontiguousarray(o)) for o in sr.run_video(video, aligned=False)]
+        with torch.no_grad():
+            result = compare(self.step.float().eval(), self.clip_model.float().eval(), torch.from_numpy(video),
+                             streamed=streamed)
+        tol = STREAM_TOL.get(precision, 1e-4)
+        entry["parity"] = {"runtime": sr.runtime, "video_frames": PARITY_FRAMES, "tolerance": tol,
+                           "reference": "clip model (PyTorch, float32) on the whole video"
+                                        + (", pooled over each window" if self.step.has_window_pool else ""),
+                           "outputs": {n: {"rel_max_abs_diff": float(r), "positions": int(k), "ok": bool(r <= tol)}
+                                       for n, (r, k) in zip(names_of(entry), result.values())}}
+        return entry
+
+
+def names_of(entry: dict) -> list[str]:
+    return [o["name"] for o in entry["outputs"]]
+
+
+def prepare_stream(model, card, window: int | None = None, verify: bool = True) -> StreamExport:
+    from edgekit.analysis.flops import count_madds
+    from edgekit.errors import EdgekitError
+    from edgekit.rewrite.stream.transform import build_step_model, stream_info
+    from edgekit.rewrite.stream.verify import check_stream_exact, window_vs_separate
+
+    io = card.io
+    if len(io.inputs) != 1:
+        raise EdgekitError(f"--stream supports one video input; {card.name} takes {len(io.inputs)} "
+                           f"({', '.join(io.input_names)})")
+    shape = tuple(io.inputs[0].shape)
+    if window is not None and len(shape) >= 2 and window < 1:
+        raise EdgekitError(f"--window {window}: give a number of frames >= 1")
+    step = build_step_model(model, shape, window=window)
+    if window is not None and not step.has_window_pool:
+        raise EdgekitError(f"--window only applies to a model ending in a global temporal pool; {card.name} "
+                           "has per-time-step outputs")
+    exact = check_stream_exact(model, step, PARITY_FRAMES) if verify else {}
+    sep = window_vs_separate(model, step, PARITY_FRAMES) if step.has_window_pool else None
+    names = list(io.output_names) if io.outputs else ["logits"]
+    if len(names) != len(step.output_names):
+        names = [f"output_{i}" for i in range(len(step.output_names))] if len(step.output_names) > 1 else ["logits"]
+    states = step.state_list()
+    inputs = [InputSpec(io.inputs[0].name, tuple(step.input_shape), "float32", "clip" if len(shape) == 4 else "sequence",
+                        layout=io.inputs[0].layout or ("CTHW" if len(shape) == 4 else "CT"),
+                        preprocessing=io.inputs[0].preprocessing)]
+    inputs += [InputSpec(s["name"], tuple(s["shape"][1:]), "float32", "state") for s in states]
+    outputs = [OutputSpec(n, "logits" if k == "per_step" else "tensor") for n, k in zip(names, step.output_kinds)]
+    outputs += [OutputSpec(f"{s['name']}_next", "state") for s in states]
+    step_io = IOSpec(tuple(inputs), tuple(outputs))
+    step_card = card.with_io(step_io)
+    step_card = dataclasses.replace(step_card, name=card.name, extra={**card.extra, "stream": True})
+    step.card = step_card
+    clip_madds = count_madds(model, shape).conv_madds
+    info = stream_info(step, clip_madds)
+    for o, n in zip(info["outputs"], names):
+        o["name"] = n
+    info["exact_float64"] = {n: {"rel_max_abs_diff": r, "positions": k} for n, (r, k) in
+                             zip(names, exact.values())} if exact else None
+    if sep is not None:
+        info["window_vs_separate_windows"] = sep
+    return StreamExport(model, card, step, step_card, exact, sep, info)

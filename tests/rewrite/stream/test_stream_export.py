@@ -1,0 +1,58 @@
+"""`export --stream`: step models on the real runtimes, streamed outputs vs the whole-video clip model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgekit.exporters.pipeline import export_model
+
+HERE = Path(__file__).parent
+
+
+def _check_entry(meta: dict, frames_per_step: int, delay: int):
+    s = meta["stream"]
+    assert s["frames_per_step"] == frames_per_step and s["delay_steps"] == delay
+    names = [i["name"] for i in meta["inputs"]]
+    assert names[0] == "input" and names[1:] == [st["name"] for st in s["states"]]
+    assert all(n.startswith("state_") for n in names[1:])
+    assert [o["name"] for o in meta["outputs"]][1:] == [f"{n}_next" for n in names[1:]]
+    assert all(len(st["shape"]) <= 4 for st in s["states"])
+    assert s["state_bytes"] == sum(4 * __import__("math").prod(st["shape"]) for st in s["states"])
+    for name, p in s["parity"]["outputs"].items():
+        assert p["rel_max_abs_diff"] <= 1e-4 and p["positions"] >= 10, (name, p)
+    return s
+
+
+def test_s3d_small_stream_tflite_is_exact_and_one_xnnpack_partition(tmp_path):
+    r = export_model("s3d-small", "tflite", stream=True, input_size=32, out=str(tmp_path) + "/")
+    e = r.exports[0]
+    assert e.file.name == "s3d-small-stream.tflite" and r.warnings == []
+    meta = json.loads(Path(str(e.file) + ".edgekit.json").read_text())
+    s = _check_entry(meta, 2, 4)
+    assert s["parity"]["runtime"] == "litert" and s["parity"]["outputs"]["logits"]["positions"] == 20
+    assert meta["census"]["delegate"]["partitions"] == 1
+    assert meta["census"]["delegate"]["default_kernel_ops"] == 0
+    assert s["step_over_clip_madds"] == 0.125  # 2 of 16 frames
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["onnx", "tflite"])
+def test_tan_small_stream_window_pool(tmp_path, target):
+    r = export_model("tan-small", target, stream=True, input_size=32, out=str(tmp_path) + "/")
+    meta = r.exports[0].meta
+    s = _check_entry(meta, 2, 7)
+    assert s["window_frames"] == 16 and s["window_steps"] == 8
+    assert 0.01 < s["window_vs_separate_windows"]["rel_max_abs_diff"] < 1.0
+    if target == "tflite":
+        assert meta["census"]["delegate"]["partitions"] == 1 and meta["census"]["delegate"]["default_kernel_ops"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("factory, shape, delay", [("build_detector", "3,16,16,16", 8), ("build_sequence", "12,32", 9)])
+def test_user_models_stream_onnx(tmp_path, factory, shape, delay):
+    r = export_model(f"{HERE / 'user_stream_models.py'}:{factory}", "onnx", stream=True, input_shape=shape,
+                     condition=True, out=str(tmp_path) + "/")
+    _check_entry(r.exports[0].meta, 2, delay)
