@@ -188,10 +188,29 @@ class _Timed:
         self.specs = self.runner.inputs()
         arrays = random_inputs(self.specs, seed, input_ranges(self.path))
         self.call = lambda: self.runner.run(*arrays)
+        self.stream = _stream_step(self)
+        if self.stream is not None:  # a step model: one step with live state (carried from the last step)
+            stream_runner, chunk = self.stream.pop("_runner"), arrays[0]
+            self.call = lambda: stream_runner.step(chunk)
         t0 = db.time.perf_counter_ns()
         self.call()
         self.first_run_ms = (db.time.perf_counter_ns() - t0) / 1e6
         self.samples: list[float] = []
+
+
+def _stream_step(timed) -> dict | None:
+    """For a step model (sidecar `stream` entry): what bench reports about it, plus its StreamRunner."""
+    from edgekit.artifact import read_sidecar
+
+    entry = read_sidecar(timed.path).get("stream")
+    if not entry:
+        return None
+    from edgekit.runtimes.stream_runner import StreamRunner
+
+    return {"_runner": StreamRunner(timed.path, entry=entry, runner=timed.runner),
+            "frames_per_step": entry.get("frames_per_step"), "delay_steps": entry.get("delay_steps"),
+            "state_bytes": entry.get("state_bytes"), "madds_per_step": entry.get("madds_per_step"),
+            "states": len(entry.get("states", [])), "timed": "one step, state carried from the previous step"}
 
 
 def benchmark_files(paths, runtime: str = "auto", threads: int | list[int] | str = 1, warmup: int = 10,
@@ -260,6 +279,8 @@ def _result(m: _Timed, runtime: str, warmup: int, seconds, n_models: int) -> dic
         "interleaved_with": n_models, "edgekit_version": __version__,
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if m.stream is not None:
+        result["stream"] = m.stream | {"ms_per_step": result["latency_ms"].get("median")}
     return add_artifact_metadata(result, m.path)
 
 

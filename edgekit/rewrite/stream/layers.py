@@ -50,11 +50,12 @@ def seq_slice(s: torch.Tensor, start: int, stop: int, rank: int) -> torch.Tensor
 
 
 def state_to_seq(state: torch.Tensor, frames: int, rank: int) -> torch.Tensor:
-    return state.reshape(frames, -1, *state.shape[2:]) if rank == 5 else state
+    # one frame: the state already is that frame (no reshape: a converter may name the state after it)
+    return state.reshape(frames, -1, *state.shape[2:]) if rank == 5 and frames > 1 else state
 
 
 def seq_to_state(s: torch.Tensor, rank: int) -> torch.Tensor:
-    return s.reshape(1, -1, *s.shape[2:]) if rank == 5 else s
+    return s.reshape(1, -1, *s.shape[2:]) if rank == 5 and s.shape[0] > 1 else s
 
 
 class StreamOp(nn.Module):
@@ -87,7 +88,7 @@ class StreamOp(nn.Module):
         if self.mask and counter is not None:
             n = seq_len(w, self.rank)
             # frame w of the window has video index c·m − lag − B + w: keep it iff that is ≥ 0
-            offsets = torch.arange(n, dtype=w.dtype) + (1 - self.lag - self.state_frames)
+            offsets = torch.tensor([float(i + 1 - self.lag - self.state_frames) for i in range(n)], dtype=w.dtype)
             x = counter.reshape(()).to(w.dtype) * self.m + offsets
             # clamp(x, 0, 1) for whole-number x, as two RELUs: LiteRT fuses a clamp into RELU_0_TO_1,
             # which XNNPACK does not take
