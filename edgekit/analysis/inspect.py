@@ -11,7 +11,8 @@ Result schema (`edgekit inspect --json`):
   delegate {name, partitions, delegated_ops, default_kernel_ops, default_kernel_by_type,
             fully_delegated} for .tflite (null otherwise),
   metadata {embedded key → value}, sidecar {model, precision, target, madds, madds_target, parity,
-  layout} (empty when the artifact has no sidecar)
+  layout} (empty when the artifact has no sidecar), warnings [one line each: e.g. an OpenVINO INT8 IR that
+  the aarch64 CPU plugin refuses (analysis.openvino_arm_int8)]
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ def inspect_file(path) -> dict:
               "census": census}
     if fmt == "onnx":
         _add_onnx(p, result)
+    result["warnings"] = []
+    if fmt == "openvino":
+        from edgekit.analysis.openvino_arm_int8 import warning
+
+        arm = warning(p)
+        result["warnings"] += [arm] if arm else []
     result["runtime_compat"] = _runtime_compat(p)
     meta = read_sidecar(p)
     side = {k: meta[k] for k in SIDECAR_KEYS if k in meta}

@@ -66,6 +66,8 @@ def inspect_cmd(
         if side.get("madds_target"):
             bits.append(f"madds_target={human(side['madds_target'])}")
         out.print(f"  sidecar {', '.join(bits)}")
+    for w in r.get("warnings") or []:
+        out.print(f"  warning {w}", markup=False, highlight=False, style="yellow")
     for k, v in (r.get("metadata") or {}).items():
         text = str(v).replace("\n", " ")
         out.print(f"  meta    {k}: {text[:100]}{'...' if len(text) > 100 else ''}")

@@ -326,10 +326,16 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
             lambda: rank_by_added_error(layers, int8_set(precision), layer_errors(fp32, final, layers, probe)),
             lambda f: top1(build(int8_set(precision, f))), lambda f: build(int8_set(precision, f)))
 
-    chosen = int8_set(precision, forced)
+    final, arm_float = aarch64_compatible(final, lambda extra: build(int8_set(precision, forced + extra)))
+    if arm_float and acc is not None:  # the accuracy is the shipped model's
+        acc = with_int8_top1(acc, top1(final), max_drop)
+    chosen = int8_set(precision, forced + list(arm_float))
     final_seven_bit = seven_bit.get(id(final), [])
     errors = layer_errors(fp32, final, layers, probe)
     annotate_layers(layers, chosen, keep_float, forced, reasons, errors, max_drop)
+    for L in layers:
+        if L.name in arm_float:
+            L.reason = f"float: OpenVINO 2026.4's aarch64 CPU plugin refuses it INT8 ({arm_float[L.name]})"
     fp32_ms, int8_ms = alternating_ms([caller(fp32), caller(final)], seconds=0.6) if search else (None, None)
     io = None
     if int8_io:  # i8 input / output; accuracy and fidelity are re-measured on that model
@@ -344,6 +350,7 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
         runtime="openvino", tool=f"nncf.quantize (preset {preset.upper()}, ignored_scope = every op not quantized)"
                                  + (f" ({SEVEN_BIT_WHY})" if REDUCE_RANGE else ""),
         **({"seven_bit_multiplier_convs": final_seven_bit} if REDUCE_RANGE else {}),
+        kept_float_for_aarch64=[{"layer": k, "why": v} for k, v in arm_float.items()],
         calib_method=method, calib_method_impl=METHOD_IMPL[method],
         **(own_ranges.replaced(final) if method != "minmax" else {}), calib_samples=len(calib), int8_io=int8_io,
         **({"io": io} if io else {}), precision=precision, reasons=reasons,
@@ -351,6 +358,27 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
         logits_cosine=tensor_error(ref, ov_predict(final_c, probe, io=io)[0])["cosine"], accuracy=acc, trials=trials,
         started=t0)
     return final, report
+
+
+def aarch64_compatible(model, rebuild, rounds: int = 4) -> tuple[object, dict[str, str]]:
+    """(model, {layer: why}): the convolutions that match a pattern OpenVINO 2026.4's aarch64 CPU plugin refuses
+    to compile (edgekit.analysis.openvino_arm_int8) are kept float, `rebuild(names)` quantizing the rest, until
+    none is left. Keeping the first convolution of a refused pair float removes the precision mix the plugin
+    cannot fuse; x86 loses that one layer's INT8 speed-up. Measured on the zoo in benchmarks/results/arm_matrix.md."""
+    from edgekit.analysis.openvino_arm_int8 import refusals
+
+    kept: dict[str, str] = {}
+    for _ in range(rounds):
+        new = {r["node"]: f"rule {r['rule']}: {r['why']}" for r in refusals(model) if r["node"] not in kept}
+        if not new:
+            return model, kept
+        kept |= new
+        model = rebuild(list(kept))
+    left = refusals(model)
+    if left:
+        raise EdgekitError(f"OpenVINO INT8: {len(left)} convolution(s) still match a pattern the aarch64 CPU "
+                           f"plugin refuses after keeping {len(kept)} float, first {left[0]['node']}")
+    return model, kept
 
 
 def _minmax(y: np.ndarray) -> tuple[float, float]:
