@@ -149,10 +149,25 @@ def time_files(files, threads: list[int], device, runs: int, warmup: int) -> lis
 
         return benchmark_files(files, threads=threads, runs=runs, warmup=warmup)
     if device.kind == "ssh":
+        import tempfile
+
+        from edgekit.artifact import sidecar_path
+        from edgekit.runtimes.bench import artifact_files
         from edgekit.runtimes.remote.ssh import bench_over_ssh
 
-        return bench_over_ssh(device.address, [Path(f) for f in files], "auto", threads, warmup, runs, None,
-                              device.key)
+        # every cached export is net-build.<ext>: the device gets them under distinct names (links)
+        with tempfile.TemporaryDirectory(prefix="edgekit-lut-") as tmp:
+            links = []
+            for i, f in enumerate(files):
+                f = Path(f)
+                for part in [*artifact_files(f), sidecar_path(f)]:
+                    if part.exists():
+                        (Path(tmp) / f"{i:04d}-{part.name}").symlink_to(part.resolve())
+                links.append(Path(tmp) / f"{i:04d}-{f.name}")
+            results = bench_over_ssh(device.address, links, "auto", threads, warmup, runs, None, device.key)
+        for r in results:
+            r["file"] = str(files[int(Path(r["file"]).name[:4])])
+        return results
     raise EdgekitError(f"device kind {device.kind!r} cannot time latency tables yet (local or ssh)")
 
 
