@@ -344,7 +344,13 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
                                f"{', '.join(not_yet)} (it is for {', '.join(MULTI_IO_INT8)}): export fp32 or fp16 there")
     base_madds = count_madds(model, card.input_size if io.is_single else io)
     calib_x, calib_extra = (None, {})
-    if precision == "int8" and not io.is_single:  # one array per input name, checked against the spec
+    if precision == "int8" and stream_export is not None:  # states calibrated by streaming the clips
+        if calib is None:
+            raise EdgekitError("--int8 --stream needs calibration clips: --calib clips.npz|clips/ (or --calib synthetic)")
+        calib_x = stream_export.calibration(calib, calib_size)
+        calib_extra = {"calib_labels": None, "calib_size": int(len(calib_x[io.input_names[0]])),
+                       "search": bool(int8_search)}
+    elif precision == "int8" and not io.is_single:  # one array per input name, checked against the spec
         if calib is None:
             raise EdgekitError("--int8 needs calibration data: --calib data.npz (one array per input name), a "
                                "folder with one sub-folder per input, or --calib synthetic")

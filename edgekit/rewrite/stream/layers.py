@@ -5,7 +5,7 @@ the frames its next outputs still read. A value in the step graph carries, per s
 frames of its clip-model counterpart, `lag` frames behind the video: at step n it holds frames
 [n·m − lag, (n+1)·m − lag). Frames with a negative index ("junk", computed before the video began)
 never reach a zero-padded op: the op's window is multiplied by a 0/1 mask computed from the step
-counter, so zero padding at the video's start is reproduced exactly (max pools get a −1e30 frame).
+counter, so zero padding at the video's start is reproduced exactly (a max pool's tap there takes its window's newest frame).
 
 States are at most 4-D (what GPU delegates take): a 5-D clip's frames (B, C, H, W) are stored as
 (1, B·C, H, W); a 1-D sequence (1, C, T) keeps its (1, C, B). Time runs along dim 0 of the frames
@@ -21,16 +21,17 @@ from torch import nn
 
 from edgekit.rewrite.frames import cat, gather_frames
 
-NEG = -1e30  # "minus infinity" for max-pool padding frames: finite, so 0·NEG stays 0
-
-
 def to_seq(x: torch.Tensor) -> torch.Tensor:
-    """Clip-form chunk → sequence form with time first: (1, C, m, H, W) → (m, C, H, W); (1, C, m) kept."""
-    return x[0].transpose(0, 1) if x.dim() == 5 else x
+    """Clip-form chunk → sequence form with time first: (1, C, m, H, W) → (m, C, H, W); (1, C, m) kept.
+    Reshapes, not x[0] / unsqueeze (ExecuTorch's XNNPACK partitioner leaves select/unsqueeze copies out)."""
+    return x.reshape(x.shape[1:]).transpose(0, 1) if x.dim() == 5 else x
 
 
 def from_seq(y: torch.Tensor, rank: int) -> torch.Tensor:
-    return y.transpose(0, 1).unsqueeze(0) if rank == 5 else y
+    if rank != 5:
+        return y
+    y = y.transpose(0, 1)
+    return y.reshape(1, *y.shape)
 
 
 def tdim(rank: int) -> int:
@@ -94,7 +95,10 @@ class StreamOp(nn.Module):
             # which XNNPACK does not take
             mask = torch.relu(x) - torch.relu(x - 1.0)
             mask = mask.reshape(-1, *([1] * (w.dim() - 1))) if self.rank == 5 else mask.reshape(1, 1, -1)
-            w = w * mask if self.mask == "zero" else w * mask + (mask - 1.0) * (-NEG)
+            if self.mask == "zero":
+                w = w * mask
+            else:  # max: the op replaces those frames itself (no huge constant an INT8 range would swallow)
+                self._frame_mask = mask
         return w
 
     def forward(self, new, state=None, counter=None):
@@ -223,6 +227,16 @@ class StreamPool(StreamOp):
 
     def compute(self, w):
         taps = [_taps(w, self.shift() + j * self.d, self.m_out, self.s, self.rank) for j in range(self.k)]
+        mask = getattr(self, "_frame_mask", None)
+        if self.how == "max" and mask is not None:
+            # a tap before the video (max-pool padding) takes the window's newest tap instead: it is real
+            # whenever the output is, and lies in the same window, so the maximum is unchanged (exact:
+            # x·1 + y·0 = x for a 0/1 mask)
+            self._frame_mask = None
+            last = taps[-1]
+            for j in range(self.k - 1):
+                q = _taps(mask, self.shift() + j * self.d, self.m_out, self.s, self.rank)
+                taps[j] = taps[j] * q + last * (1.0 - q)
         y = taps[0]
         for t in taps[1:]:
             y = torch.maximum(y, t) if self.how == "max" else y + t

@@ -56,3 +56,23 @@ def test_user_models_stream_onnx(tmp_path, factory, shape, delay):
     r = export_model(f"{HERE / 'user_stream_models.py'}:{factory}", "onnx", stream=True, input_shape=shape,
                      condition=True, out=str(tmp_path) + "/")
     _check_entry(r.exports[0].meta, 2, delay)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["openvino", "executorch"])
+@pytest.mark.parametrize("name, delay", [("s3d-small", 4), ("tan-small", 7), ("c3d-small", 2)])
+def test_zoo_stream_openvino_executorch(tmp_path, target, name, delay):
+    r = export_model(name, target, stream=True, input_size=32, out=str(tmp_path) + "/")
+    s = _check_entry(r.exports[0].meta, 2, delay)
+    assert s["parity"]["runtime"] == {"openvino": "openvino", "executorch": "executorch"}[target]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["tflite", "openvino", "executorch"])
+def test_user_detector_stream_every_target(tmp_path, target):
+    r = export_model(f"{HERE / 'user_stream_models.py'}:build_detector", target, stream=True,
+                     input_shape="3,16,16,16", condition=True, out=str(tmp_path) + "/")
+    meta = r.exports[0].meta
+    _check_entry(meta, 2, 8)
+    if target == "tflite":
+        assert meta["census"]["delegate"]["partitions"] == 1 and meta["census"]["delegate"]["default_kernel_ops"] == 0
