@@ -107,3 +107,23 @@ def test_errors_summary_numbers():
     s = errors_summary(rows)
     assert s["n"] == 4 and s["within_5_pct"] == 50.0 and s["within_10_pct"] == 75.0
     assert s["rmspe_pct"] == pytest.approx(100 * ((0 + 0.04 ** 2 + 0.08 ** 2 + 0.2 ** 2) / 4) ** 0.5)
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "edgekit", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_predict_json_and_refusals(tiny_lut):
+    proc = _cli("predict", "--lut", tiny_lut["lut"], "--space", tiny_lut["space_file"], "--choices", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    table = load_table(tiny_lut["lut"], "local")
+    want = predict_blocks(table, tiny_lut["space"].architecture((1,)), 1)["predicted_ms"]
+    assert out["emulated"] is False and out["results"][0]["predicted_ms"] == pytest.approx(want, rel=1e-12)
+    for args, text in ((("--runtime-version", "0.0.1"), "not 0.0.1"), (("--device", "pi"), "no latency table"),
+                       (("--threads", "2"), "has no entry")):
+        proc = _cli("predict", "--lut", tiny_lut["lut"], "--space", tiny_lut["space_file"], "--choices", "1", *args)
+        assert proc.returncode == 2 and text in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
