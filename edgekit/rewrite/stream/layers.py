@@ -76,33 +76,25 @@ class StreamOp(nn.Module):
         self.mask = mask  # None | "zero" | "neg": how frames before the video are replaced
         self.madds = 0  # per step, set on the first call
 
-    def mask_steps(self) -> int:
-        """Steps after which no window frame lies before the video (the step counter's cap)."""
-        return -(-(self.lag + self.state_frames) // self.m) + 1 if self.mask else 0
-
-    def window(self, new: torch.Tensor, state: torch.Tensor | None, counter: torch.Tensor | None) -> torch.Tensor:
+    def window(self, new: torch.Tensor, state: torch.Tensor | None, valid: torch.Tensor | None) -> torch.Tensor:
         s = to_seq(new)
         if self.state_frames:
             w = seq_cat([state_to_seq(state, self.state_frames, self.rank), s], self.rank)
         else:
             w = s
-        if self.mask and counter is not None:
+        if self.mask and valid is not None:  # valid: (B + m,) 0/1, from this op's ValidFrames register
             n = seq_len(w, self.rank)
-            # frame w of the window has video index c·m − lag − B + w: keep it iff that is ≥ 0
-            offsets = torch.tensor([float(i + 1 - self.lag - self.state_frames) for i in range(n)], dtype=w.dtype)
-            x = counter.reshape(()).to(w.dtype) * self.m + offsets
-            # clamp(x, 0, 1) for whole-number x, as two RELUs: LiteRT fuses a clamp into RELU_0_TO_1,
-            # which XNNPACK does not take
-            mask = torch.relu(x) - torch.relu(x - 1.0)
-            mask = mask.reshape(-1, *([1] * (w.dim() - 1))) if self.rank == 5 else mask.reshape(1, 1, -1)
+            if valid.shape[0] != n:  # (only a test's undersized state): the newest frames line up
+                valid = valid[valid.shape[0] - n:]
+            mask = valid.reshape(-1, *([1] * (w.dim() - 1))) if self.rank == 5 else valid.reshape(1, 1, -1)
             if self.mask == "zero":
                 w = w * mask
             else:  # max: the op replaces those frames itself (no huge constant an INT8 range would swallow)
                 self._frame_mask = mask
         return w
 
-    def forward(self, new, state=None, counter=None):
-        w = self.window(new, state, counter)
+    def forward(self, new, state=None, valid=None):
+        w = self.window(new, state, valid)
         y = self.compute(w)
         n = seq_len(w, self.rank)
         next_state = seq_to_state(seq_slice(w, n - self.state_frames, n, self.rank), self.rank) \
@@ -123,6 +115,27 @@ class StreamOp(nn.Module):
 
     def compute(self, w):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+class ValidFrames(StreamOp):
+    """Which frames of an op's window lie inside the video: a 0/1 shift register (state, zeros at the
+    start) that takes m ones per step. After step n its first B + m entries are 1 exactly where the
+    window frame's video index n·m − lag − B + w is ≥ 0 (register length B + m + lag). Only 0 and 1
+    ever pass through it (concat and slice), so it stays exact in INT8 too — a mask computed from a
+    step counter would be rounded there."""
+
+    kind = "valid"
+
+    def __init__(self, name, m, lag, window: int):
+        super().__init__(name, 2, m, lag, window + lag)
+        self.window_frames = window
+
+    def zero_state(self, new):
+        return torch.zeros((1, self.state_frames), dtype=new.dtype)
+
+    def forward(self, new=None, state=None, valid=None):
+        r = torch.cat([state[:, self.m:], torch.ones((1, self.m), dtype=state.dtype)], 1)
+        return r[0, :self.window_frames], r
 
 
 class Delay(StreamOp):

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekit.errors import EdgekitError
-from edgekit.rewrite.stream.layers import Delay, StreamConv, StreamOp, StreamPool, WindowPool
+from edgekit.rewrite.stream.layers import Delay, StreamConv, StreamOp, StreamPool, ValidFrames, WindowPool
 
 PER_FRAME_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.ReLU, nn.ReLU6, nn.Hardswish,
                      nn.Hardsigmoid, nn.Sigmoid, nn.SiLU, nn.GELU, nn.Tanh, nn.LeakyReLU, nn.Identity,
@@ -184,8 +184,11 @@ class StepModel(nn.Module):
 
     def _run_op(self, key, value, given, new_states, probing, counter):
         op: StreamOp = self.ops[key]
+        valid = None
+        if op.mask and f"{key}_valid" in self.ops:
+            valid = self._run_op(f"{key}_valid", value, given, new_states, probing, None)
         state = op.zero_state(value) if probing else given.get(key)
-        y, nxt = op(value, state, counter)
+        y, nxt = op(value, state, valid)
         if nxt is not None:
             new_states[key] = nxt
         return y
@@ -346,6 +349,8 @@ def build_step_model(model: nn.Module, input_shape, window: int | None = None) -
                         pre.append(f"{node.name}_spatial")
                     op = StreamPool(key, rank, m_in, L, B, "max" if is_max else "avg", k, s, d, mask)
                 ops[key] = op
+                if mask:
+                    ops[f"{key}_valid"] = ValidFrames(f"{key}_valid", m_in, L, B + m_in)
                 plan[node.name] = ("stream", (pre, key))
                 values[node.name] = Value(True, v0.rate * s, lag, len(out_shape))
                 continue
@@ -466,7 +471,7 @@ def build_step_model(model: nn.Module, input_shape, window: int | None = None) -
         else:
             detail.append((n, None))
     plan[out_node.name] = ("output", detail)
-    cap = max([op.mask_steps() for op in ops.values() if isinstance(op, StreamOp)], default=0)
+    cap = 0  # no step counter: each masked op has its own ValidFrames register
     step = StepModel(gm, plan, ops, S, delay_steps, placeholders[0].name, [n.name for n in out_nodes], window, cap)
     step.eval()
     step.input_shape = (shape[0], S, *shape[2:])

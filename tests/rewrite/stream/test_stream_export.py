@@ -40,11 +40,12 @@ def test_s3d_small_stream_tflite_is_exact_and_one_xnnpack_partition(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["onnx", "tflite"])
-def test_tan_small_stream_window_pool(tmp_path, target):
-    r = export_model("tan-small", target, stream=True, input_size=32, out=str(tmp_path) + "/")
+@pytest.mark.parametrize("name, delay, window", [("tan-small", 7, 16), ("c3d-small", 2, 8)])
+def test_window_pool_models_stream(tmp_path, target, name, delay, window):
+    r = export_model(name, target, stream=True, input_size=32, out=str(tmp_path) + "/")
     meta = r.exports[0].meta
-    s = _check_entry(meta, 2, 7)
-    assert s["window_frames"] == 16 and s["window_steps"] == 8
+    s = _check_entry(meta, 2, delay)
+    assert s["window_frames"] == window and s["window_steps"] == window // 2
     assert 0.01 < s["window_vs_separate_windows"]["rel_max_abs_diff"] < 1.0
     if target == "tflite":
         assert meta["census"]["delegate"]["partitions"] == 1 and meta["census"]["delegate"]["default_kernel_ops"] == 0
