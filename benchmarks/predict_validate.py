@@ -26,11 +26,13 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=30)
-    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=2000)  # 200 runs of a 30 µs block last 6 ms: one burst of load skews them
     ap.add_argument("--calibrate", type=int, default=5)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--lut", default="/tmp/edgekit-predict-lut")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--device", default="local", help="table name: a new one re-times every block from the cached "
+                    "exports (a repeat of the whole measurement, minutes instead of the exports' half hour)")
     ap.add_argument("--search", action="store_true", help="instead: search the digits space under a budget between "
                     "M0's and M1's measured latency and compare with them (same recipe and epochs)")
     ap.add_argument("--final-epochs", type=int, default=15)
@@ -51,9 +53,9 @@ def main() -> int:
         print(f"[{done}/{total}] {message}", file=sys.stderr, flush=True)
 
     lut = build_lut(space, args.lut, target="tflite", threads=threads, runs=args.runs, warmup=20,
-                    calibrate=args.calibrate, progress=progress)
+                    calibrate=args.calibrate, progress=progress, device_name=args.device)
     t_lut = time.time() - t0
-    rep = validate(space, args.lut, "local", args.n, threads, "tflite", runs=args.runs, warmup=20, progress=progress)
+    rep = validate(space, args.lut, args.device, args.n, threads, "tflite", runs=args.runs, warmup=20, progress=progress)
     t_val = time.time() - t0 - t_lut
     load_after = os.getloadavg()
     out = Path(args.out)
@@ -63,8 +65,9 @@ def main() -> int:
               "loadavg_before": load_before, "loadavg_after": load_after, "cpus": os.cpu_count(),
               "note": "shared 2-core machine, other engineers' jobs running; benchmarks/quiet.sh not used",
               **rep}
-    (out / "predict_validate.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    shutil.copyfile(Path(args.lut) / "local" / "results.jsonl", out / "predict_lut_local.jsonl")
+    tag = "" if args.device == "local" else f"-{args.device}"
+    (out / f"predict_validate{tag}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    shutil.copyfile(Path(args.lut) / args.device / "results.jsonl", out / f"predict_lut_{args.device}.jsonl")
     lines = ["# Latency predictor validation (LiteRT, this machine)", "",
              f"Space `{space.name}` ({space.size()} architectures, {lut['blocks']} distinct blocks), "
              f"{args.calibrate} calibration + {rep['architectures']} validation architectures, {args.runs} timed runs "
@@ -80,7 +83,7 @@ def main() -> int:
         for row in r["rows"]:
             lines.append(f"| {t} | {row['choices']} | {row['measured_ms']:.4f} | {row['predicted_ms']:.4f} | "
                          f"{row['block_sum_ms']:.4f} | {row['cv']:.2f} |")
-    (out / "predict_validate.md").write_text("\n".join(lines) + "\n")
+    (out / f"predict_validate{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:10 + len(rep["threads"])]))
     return 0
 

@@ -150,7 +150,10 @@ def search(space, table, *, threads: int, budget_ms: float, data: str, out_dir, 
             w_opt = torch.optim.AdamW(net.weight_parameters(), lr=4e-3, weight_decay=1e-4)
             a_opt = torch.optim.Adam(net.arch_parameters(), lr=5e-2)
             gen = torch.Generator().manual_seed(seed + si)
-            for _ in range(epochs):
+            for ep in range(epochs):
+                # the first epoch of a stage trains the weights only (when there are several): α judged on
+                # weights that have not yet seen the stage's classes would prune at random
+                arch_step = epochs == 1 or ep > 0
                 net.train()
                 for idx in torch.randperm(len(yt), generator=gen).split(64):
                     if len(idx) < 2:
@@ -163,7 +166,8 @@ def search(space, table, *, threads: int, budget_ms: float, data: str, out_dir, 
                     a_opt.zero_grad()
                     loss.backward()
                     w_opt.step()
-                    a_opt.step()
+                    if arch_step:
+                        a_opt.step()
             vsel = va[[int(v) in classes for v in y[va]]]
             acc = accuracy(net, x[vsel], y[vsel], classes)
             with torch.no_grad():
