@@ -4,8 +4,8 @@ Every op keeps, as an explicit state tensor, the last `state_frames` frames of i
 the frames its next outputs still read. A value in the step graph carries, per step, the `m` newest
 frames of its clip-model counterpart, `lag` frames behind the video: at step n it holds frames
 [n·m − lag, (n+1)·m − lag). Frames with a negative index ("junk", computed before the video began)
-never reach a zero-padded op: the op's window is multiplied by a 0/1 mask computed from the step
-counter, so zero padding at the video's start is reproduced exactly (a max pool's tap there takes its window's newest frame).
+never reach a zero-padded op: the op's window is multiplied by a 0/1 mask from its `ValidFrames`
+register (a state too), so zero padding at the video's start is reproduced exactly (a max pool's tap there takes its window's newest frame).
 
 States are at most 4-D (what GPU delegates take): a 5-D clip's frames (B, C, H, W) are stored as
 (1, B·C, H, W); a 1-D sequence (1, C, T) keeps its (1, C, B). Time runs along dim 0 of the frames
@@ -75,9 +75,16 @@ class StreamOp(nn.Module):
         self.state_frames = self.needed_frames = state_frames
         self.mask = mask  # None | "zero" | "neg": how frames before the video are replaced
         self.madds = 0  # per step, set on the first call
+        self.frames_io = False  # True: takes and returns frames (m, C, H, W), not clip chunks
+
+    def _in(self, new):
+        return new if self.frames_io else to_seq(new)
+
+    def _out(self, y):
+        return y if self.frames_io else from_seq(y, self.rank)
 
     def window(self, new: torch.Tensor, state: torch.Tensor | None, valid: torch.Tensor | None) -> torch.Tensor:
-        s = to_seq(new)
+        s = self._in(new)
         if self.state_frames:
             w = seq_cat([state_to_seq(state, self.state_frames, self.rank), s], self.rank)
         else:
@@ -104,7 +111,7 @@ class StreamOp(nn.Module):
     def zero_state(self, new: torch.Tensor) -> torch.Tensor | None:
         if not self.state_frames:
             return None
-        s = to_seq(new)
+        s = self._in(new)
         shape = list(s.shape)
         shape[tdim(self.rank)] = self.state_frames
         return seq_to_state(torch.zeros(shape, dtype=new.dtype), self.rank)
@@ -148,7 +155,7 @@ class Delay(StreamOp):
         super().__init__(name, rank, m, lag, frames)
 
     def compute(self, w):
-        return from_seq(seq_slice(w, 0, self.m, self.rank), self.rank)
+        return self._out(seq_slice(w, 0, self.m, self.rank))
 
 
 def _taps(w, first: int, count: int, step: int, rank: int) -> torch.Tensor:
@@ -172,6 +179,7 @@ class WindowConv(nn.Module):
         self.k, self.s, self.d = conv.kernel_size[0], conv.stride[0], conv.dilation[0]
         self.groups = conv.groups
         self.first = 0
+        self.frames_io = False
         w = conv.weight.detach()
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
         if rank == 5:
@@ -197,7 +205,7 @@ class WindowConv(nn.Module):
                 y = F.conv2d(taps[0], self.weight[0], self.bias, groups=self.groups, **self.conv2d)
                 for j in range(1, self.k):
                     y = y + F.conv2d(taps[j], self.weight[j], None, groups=self.groups, **self.conv2d)
-            return from_seq(y, 5)
+            return y if self.frames_io else from_seq(y, 5)
         if first < 0:
             w = torch.cat([torch.zeros_like(w[:, :, :1]).expand(-1, -1, -first), w], 2)
             first = 0
@@ -206,7 +214,7 @@ class WindowConv(nn.Module):
                         groups=self.groups)
 
     def count_madds(self, inputs, out) -> dict:
-        return {"conv": out[0].numel() * self.per_output}
+        return {"conv": (out.numel() if self.frames_io else out[0].numel()) * self.per_output}
 
 
 class StreamConv(StreamOp):
@@ -222,8 +230,9 @@ class StreamConv(StreamOp):
 
     def compute(self, w):
         self.conv.first = self.shift()
+        self.conv.frames_io = self.frames_io
         y = self.conv(w)
-        self.madds = y[0].numel() * self.conv.per_output
+        self.madds = (y.numel() if self.frames_io else y[0].numel()) * self.conv.per_output
         return y
 
 
@@ -255,7 +264,7 @@ class StreamPool(StreamOp):
             y = torch.maximum(y, t) if self.how == "max" else y + t
         if self.how == "avg":
             y = y * (1.0 / self.k)
-        return from_seq(y, self.rank)
+        return self._out(y)
 
 
 class WindowPool(StreamOp):

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekit.errors import EdgekitError
-from edgekit.rewrite.stream.layers import Delay, StreamConv, StreamOp, StreamPool, ValidFrames, WindowPool
+from edgekit.rewrite.stream.layers import from_seq, to_seq, Delay, StreamConv, StreamOp, StreamPool, ValidFrames, WindowPool
 
 PER_FRAME_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.ReLU, nn.ReLU6, nn.Hardswish,
                      nn.Hardsigmoid, nn.Sigmoid, nn.SiLU, nn.GELU, nn.Tanh, nn.LeakyReLU, nn.Identity,
@@ -94,6 +94,47 @@ def _spatial_part(m: nn.Module) -> nn.Module | None:
                         count_include_pad=m.count_include_pad)
 
 
+FRAMES_SAFE = {operator.add, operator.mul, operator.sub, operator.truediv, torch.add, torch.mul, torch.sub,
+               torch.div, torch.maximum, torch.minimum, F.relu, torch.relu, torch.sigmoid, torch.tanh, F.hardswish,
+               F.silu, F.gelu, F.relu6, F.hardsigmoid, "add", "mul", "sub", "div", "relu", "sigmoid", "tanh",
+               "contiguous", "clone"}
+SAME_ON_FRAMES = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.SiLU, nn.GELU, nn.Tanh,
+                  nn.LeakyReLU, nn.Identity, nn.Dropout, nn.ELU)
+
+
+def frames_module(m: nn.Module) -> nn.Module | None:
+    """The module that computes per-frame module `m` (of a 5-D clip) on frames (m, C, H, W), or None."""
+    from edgekit.rewrite.conv3d_frames import FramesConv3d
+
+    if isinstance(m, SAME_ON_FRAMES):
+        return m
+    if isinstance(m, nn.BatchNorm3d) and m.track_running_stats:
+        bn = nn.BatchNorm2d(m.num_features, m.eps, affine=m.affine)
+        bn.load_state_dict(m.state_dict())
+        return bn.eval()
+    if isinstance(m, nn.Conv3d) and m.padding_mode == "zeros" and not isinstance(m.padding, str):
+        f = FramesConv3d(m, "stacked")
+        f.layout = "frames"
+        return f
+    if isinstance(m, (nn.MaxPool3d, nn.AvgPool3d)) and not m.ceil_mode:
+        k, st, p = (tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3
+                    for v in (m.kernel_size, m.stride if m.stride is not None else m.kernel_size, m.padding))
+        if isinstance(m, nn.MaxPool3d):
+            d = m.dilation if isinstance(m.dilation, (tuple, list)) else (m.dilation,) * 3
+            return nn.MaxPool2d(k[1:], st[1:], p[1:], d[1:])
+        return nn.AvgPool2d(k[1:], st[1:], p[1:], count_include_pad=m.count_include_pad,
+                            divisor_override=m.divisor_override)
+    if isinstance(m, nn.AdaptiveAvgPool3d):
+        osz = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * 3
+        if osz[1] is not None and osz[2] is not None:
+            return nn.AdaptiveAvgPool2d(tuple(osz[1:]))
+    if isinstance(m, nn.AdaptiveMaxPool3d):
+        osz = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * 3
+        if osz[1] is not None and osz[2] is not None:
+            return nn.AdaptiveMaxPool2d(tuple(osz[1:]))
+    return None
+
+
 FUNCTIONAL_POOLS = {F.adaptive_avg_pool3d: nn.AdaptiveAvgPool3d, F.adaptive_max_pool3d: nn.AdaptiveMaxPool3d,
                     F.adaptive_avg_pool1d: nn.AdaptiveAvgPool1d, F.adaptive_max_pool1d: nn.AdaptiveMaxPool1d}
 
@@ -111,8 +152,7 @@ class StepModel(nn.Module):
 
     Built by `build_step_model`; `stream_info()` is what the sidecar's `stream` entry records."""
 
-    def __init__(self, gm, plan, ops, frames_per_step, delay_steps, input_name, output_names, window,
-                 counter_cap):
+    def __init__(self, gm, plan, ops, frames_per_step, delay_steps, input_name, output_names, window):
         super().__init__()
         self.gm = gm
         self.plan = plan  # node name → (action, detail)
@@ -123,41 +163,67 @@ class StepModel(nn.Module):
         self.input_name = input_name
         self.output_names = output_names
         self.window = window
-        self.counter_cap = counter_cap
-        self.state_keys: list[str] = []  # op key per state (None entry: the step counter)
+        self.frames_mods = nn.ModuleDict()  # node name → the per-frame module run on frames
+        self.frames_layout = False
+        self.state_keys: list[str] = []  # op key per state, in state order
         self._state_shapes: list[tuple] = []
 
     # ----------------------------------------------------------------------------- running
     def forward(self, x, *states):
         probing = not states
         given = dict(zip(self.state_keys, states)) if not probing else {}
-        counter = given.get("step", torch.zeros((1, 1), dtype=x.dtype)) if self.counter_cap else None
         new_states: dict[str, torch.Tensor] = {}
         env: dict[str, object] = {}
+        frames: set[str] = set()  # values held as frames (m, C, H, W) instead of clip chunks (1, C, m, H, W)
         outputs = None
+
+        def as_clip(name):
+            return from_seq(env[name], 5) if name in frames else env[name]
+
+        def as_frames(name):
+            return env[name] if name in frames else to_seq(env[name])
+
         for node in self.gm.graph.nodes:
             action, detail = self.plan[node.name]
             if action == "input":
                 env[node.name] = x
+                if self.frames_layout and x.dim() == 5:
+                    env[node.name] = to_seq(x)
+                    frames.add(node.name)
                 continue
             if action == "output":
-                outputs = [self._run_op(k, env[n.name], given, new_states, probing, counter) if k else env[n.name]
+                outputs = [self._run_op(k, as_clip(n.name), given, new_states, probing) if k else as_clip(n.name)
                            for n, k in detail]
                 continue
-            args = torch.fx.node.map_arg(node.args, lambda n: env[n.name])
-            kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n.name])
+            if action == "stream":
+                pre, key = detail
+                src = node.args[0].name
+                v = as_frames(src) if self.ops[key].frames_io else as_clip(src)
+                for p in pre:
+                    v = self._run_op(p, v, given, new_states, probing) if p in self.ops else self.pre[p](v)
+                env[node.name] = self._run_op(key, v, given, new_states, probing)
+                if self.ops[key].frames_io and self.ops[key].kind != "window_pool":
+                    frames.add(node.name)
+                continue
+            if node.name in self.frames_mods:  # a per-frame module, run on frames
+                env[node.name] = self.frames_mods[node.name](as_frames(node.args[0].name))
+                frames.add(node.name)
+                continue
+            in_frames = [a for a in node.all_input_nodes if a.name in frames]
+            elementwise = in_frames and node.op != "call_module" and node.target in FRAMES_SAFE and \
+                len(in_frames) == len(node.all_input_nodes)
+            pick = (lambda n: env[n.name]) if elementwise else (lambda n: as_clip(n.name))
+            args = torch.fx.node.map_arg(node.args, pick)
+            kwargs = torch.fx.node.map_arg(node.kwargs, pick)
             if action == "align":  # delays on some temporal arguments, then the op per frame
                 args = list(args)
                 for pos, key in detail:
-                    args[pos] = self._run_op(key, args[pos], given, new_states, probing, counter)
+                    if self.ops[key].frames_io and not elementwise:  # the op runs on a clip chunk here
+                        args[pos] = from_seq(self._run_op(key, to_seq(args[pos]), given, new_states, probing), 5)
+                    else:
+                        args[pos] = self._run_op(key, args[pos], given, new_states, probing)
                 args = tuple(args)
-            if action == "stream":
-                pre, key = detail
-                v = args[0]
-                for p in pre:
-                    v = self._run_op(p, v, given, new_states, probing, counter) if p in self.ops else self.pre[p](v)
-                env[node.name] = self._run_op(key, v, given, new_states, probing, counter)
-            elif action == "get_attr":
+            if action == "get_attr":
                 env[node.name] = self._attr(node.target)
             elif node.op == "call_module":
                 env[node.name] = self.gm.get_submodule(node.target)(*args, **kwargs)
@@ -165,15 +231,12 @@ class StepModel(nn.Module):
                 env[node.name] = getattr(args[0], node.target)(*args[1:], **kwargs)
             else:
                 env[node.name] = node.target(*args, **kwargs)
+            if elementwise:
+                frames.add(node.name)
         if probing:
             self.state_keys = ([k for k in self.ops if k in new_states])
             self._state_shapes = [tuple(new_states[k].shape) for k in self.state_keys]
-            if self.counter_cap:
-                self.state_keys.append("step")
-                self._state_shapes.append((1, 1))
-        nxt = [new_states[k] for k in self.state_keys if k != "step"]
-        if self.counter_cap:
-            nxt.append(torch.clamp(counter + 1.0, max=float(self.counter_cap)))
+        nxt = [new_states[k] for k in self.state_keys]
         return (*outputs, *nxt)
 
     def _attr(self, target):
@@ -182,11 +245,11 @@ class StepModel(nn.Module):
             obj = getattr(obj, part)
         return obj
 
-    def _run_op(self, key, value, given, new_states, probing, counter):
+    def _run_op(self, key, value, given, new_states, probing):
         op: StreamOp = self.ops[key]
         valid = None
         if op.mask and f"{key}_valid" in self.ops:
-            valid = self._run_op(f"{key}_valid", value, given, new_states, probing, None)
+            valid = self._run_op(f"{key}_valid", value, given, new_states, probing)
         state = op.zero_state(value) if probing else given.get(key)
         y, nxt = op(value, state, valid)
         if nxt is not None:
@@ -222,7 +285,8 @@ def _lcm(values) -> int:
     return out
 
 
-def build_step_model(model: nn.Module, input_shape, window: int | None = None) -> StepModel:
+def build_step_model(model: nn.Module, input_shape, window: int | None = None,
+                     frames_layout: bool = True) -> StepModel:
     """The step model of `model` (a clip model over input (C, T, H, W) or a sequence model over (C, T)).
 
     `window`: frames of the video a global temporal pool averages over (default: the clip length T)."""
@@ -471,8 +535,22 @@ def build_step_model(model: nn.Module, input_shape, window: int | None = None) -
         else:
             detail.append((n, None))
     plan[out_node.name] = ("output", detail)
-    cap = 0  # no step counter: each masked op has its own ValidFrames register
-    step = StepModel(gm, plan, ops, S, delay_steps, placeholders[0].name, [n.name for n in out_nodes], window, cap)
+    step = StepModel(gm, plan, ops, S, delay_steps, placeholders[0].name, [n.name for n in out_nodes], window)
+    if frames_layout and len(shape) == 4:  # one conversion in, frames throughout, one out per output
+        step.frames_layout = True
+        for op in step.ops.values():
+            op.frames_io = op.rank == 5
+        for key in list(step.pre):
+            fm = frames_module(step.pre[key])
+            if fm is None:
+                raise EdgekitError(f"--stream: internal: no frames form of {type(step.pre[key]).__name__}")
+            step.pre[key] = fm
+        for node in gm.graph.nodes:
+            if plan[node.name][0] == "run" and node.op == "call_module" and values[node.name].temporal \
+                    and values[node.name].rank == 5:
+                fm = frames_module(gm.get_submodule(node.target))
+                if fm is not None:
+                    step.frames_mods[node.name] = fm
     step.eval()
     step.input_shape = (shape[0], S, *shape[2:])
     step.clip_shape = shape
