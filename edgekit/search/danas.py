@@ -143,8 +143,9 @@ def search(space, table, *, threads: int, budget_ms: float, data: str, out_dir, 
         for si in range(len(done), len(subsets)):
             classes = subsets[si]
             ts = time.time()
-            mask = torch.full((space.num_classes,), float("-inf"))
-            mask[classes] = 0.0
+            cls_t = torch.tensor(classes)
+            remap = torch.zeros(space.num_classes, dtype=torch.long)
+            remap[cls_t] = torch.arange(len(classes))
             sel = tr[[int(v) in classes for v in y[tr]]]
             xt, yt = torch.from_numpy(x[sel]), torch.from_numpy(y[sel])
             w_opt = torch.optim.AdamW(net.weight_parameters(), lr=4e-3, weight_decay=1e-4)
@@ -158,8 +159,10 @@ def search(space, table, *, threads: int, budget_ms: float, data: str, out_dir, 
                 for idx in torch.randperm(len(yt), generator=gen).split(64):
                     if len(idx) < 2:
                         continue
-                    logits = net(xt[idx]) + mask
-                    ce = torch.nn.functional.cross_entropy(logits, yt[idx], label_smoothing=0.05)
+                    # over the stage's classes only (label smoothing over masked -inf logits is an infinite loss
+                    # whose gradient pushes the absent classes up)
+                    logits = net(xt[idx])[:, cls_t]
+                    ce = torch.nn.functional.cross_entropy(logits, remap[yt[idx]], label_smoothing=0.05)
                     expected = net.expected_latency(lat_t, lat.fixed, a, b)
                     loss = ce + lam * torch.relu(expected / budget_ms - 1.0) + 0.05 * expected / budget_ms
                     w_opt.zero_grad()
