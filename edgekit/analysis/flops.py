@@ -3,8 +3,15 @@
 Published convention: conv + linear multiply-adds (bias and BatchNorm not counted).
 Element-wise multiply-adds of dynamic parts (Dynamic Shift-Max, DY-ReLU, DY-Conv kernel
 aggregation) are reported separately under `dynamic`. A module can report its own cost by
-defining `count_madds(inputs, output) -> {"conv": n, "dynamic": n}` (per sample); the ones it
-computes with functional calls (a per-sample conv kernel, say) are only visible that way.
+defining `count_madds(inputs, output) -> {"conv": n, "dynamic": n}` (per sample); edgekit's own
+dynamic modules do, and nothing inside them is counted again.
+
+Everything else is counted at the ATen level (a TorchDispatchMode sees every convolution and matrix
+product however it is written: nn.Conv2d, `F.conv2d` with a computed weight, `F.linear`, `torch.mm` /
+`matmul` / `bmm` / `einsum`, the traced graphs the rewrites produce): a convolution costs output elements
+x input channels per group x kernel volume, a matrix product M x N x K. A matrix product whose result
+becomes a convolution's weight or bias (through views, reshapes, slices, copies: a user's kernel mixing,
+`torch.mm(attention, bank)`) is kernel aggregation, counted under `dynamic`, like edgekit's DY-Conv.
 """
 
 from __future__ import annotations
@@ -66,6 +73,92 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+_AT = torch.ops.aten
+# ops through which a kernel computed by a matrix product stays "that kernel" (its storage or a copy of it)
+_CARRY = {"view", "_unsafe_view", "reshape", "permute", "transpose", "t", "select", "slice", "clone", "contiguous",
+          "alias", "expand", "squeeze", "unsqueeze", "_reshape_alias", "flatten", "unflatten", "split",
+          "split_with_sizes", "unbind", "chunk", "narrow", "index", "index_select", "repeat", "_to_copy", "detach",
+          "lift_fresh", "movedim", "as_strided"}
+_MATMUL = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "dot", "mv", "addmv"}
+
+
+def _op_name(func) -> str:
+    return func._overloadpacket.__name__ if hasattr(func, "_overloadpacket") else getattr(func, "__name__", "")
+
+
+def _tensors(x):
+    if isinstance(x, torch.Tensor):
+        yield x
+    elif isinstance(x, (list, tuple)):
+        for y in x:
+            yield from _tensors(y)
+
+
+class _Counter:
+    """The ATen ops of one forward: convolutions and matrix products with their per-sample MAdds and the module
+    that called them; which products feed a convolution's weight/bias (kernel aggregation)."""
+
+    def __init__(self, batch: int):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+        self.batch, self.stack, self.records, self.origin = max(1, batch), [], [], {}
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                counter.see(func, args, kwargs or {}, out)
+                return out
+
+        self.mode = Mode()
+
+    def _origin(self, t) -> set:
+        return self.origin.get(id(t), set()) if isinstance(t, torch.Tensor) else set()
+
+    def see(self, func, args, kwargs, out):
+        name = _op_name(func)
+        owner = self.stack[-1] if self.stack else None
+        if owner is not None and owner[2]:  # inside a module that counts itself
+            return
+        if name == "convolution":
+            x, w = args[0], args[1]
+            groups = args[8] if len(args) > 8 else kwargs.get("groups", 1)
+            transposed = args[6] if len(args) > 6 else False
+            if transposed:  # each input element meets Cout/groups x kernel volume weights
+                per = x[0].numel() * w.shape[1] * w[0, 0].numel()
+            else:
+                per = out[0].numel() * w.shape[1] * w[0, 0].numel()
+            # the batch folded into the groups (x: 1, B*C, ...): still one sample's work here (batch 1)
+            for src in self._origin(w) | self._origin(args[2] if len(args) > 2 else None):
+                self.records[src]["kind"] = "dynamic"
+            self.records.append({"op": name, "owner": owner, "madds": int(per) * 1, "kind": "conv",
+                                 "shape": tuple(out.shape[1:]), "groups": groups})
+            return
+        if name in _MATMUL:
+            a, b = (args[1], args[2]) if name in ("addmm", "baddbmm", "addmv") else (args[0], args[1])
+            if name == "linear":
+                macs = a.numel() // a.shape[-1] * b.shape[0] * a.shape[-1]
+            elif name in ("mv", "addmv"):
+                macs = a.numel()
+            elif name == "dot":
+                macs = a.numel()
+            else:  # (.., M, K) @ (.., K, N)
+                macs = out.numel() * a.shape[-1]
+            idx = len(self.records)
+            self.records.append({"op": name, "owner": owner, "madds": int(macs // self.batch), "kind": "conv",
+                                 "shape": tuple(out.shape[1:]) if out.dim() > 1 else tuple(out.shape)})
+            for t in _tensors(out):
+                self.origin[id(t)] = {idx}
+            self._keep = getattr(self, "_keep", []) + [out]  # ids stay valid while the tensors live
+            return
+        if name in _CARRY:
+            src = set().union(*(self._origin(t) for t in _tensors(list(args) + list(kwargs.values()))))
+            if src:
+                for t in _tensors(out):
+                    self.origin[id(t)] = src
+                self._keep = getattr(self, "_keep", []) + [out]
+
+
 @torch.no_grad()
 def count_madds(model: nn.Module, input_shape) -> MaddsReport:
     """Count on one forward pass of a batch-1 input of per-sample `input_shape` ((C, H, W) for an image,
@@ -76,39 +169,43 @@ def count_madds(model: nn.Module, input_shape) -> MaddsReport:
     io = as_io(input_shape)
     input_shape = (1, *io.inputs[0].shape)
     layers: list[LayerCount] = []
-    hooks = []
+    counter = _Counter(batch=1)  # records ops and self-counting modules in call order
+    names = {id(m): n for n, m in model.named_modules()}
 
-    def hook(name):
-        def fn(m, inputs, out):
-            if not isinstance(out, torch.Tensor):
-                return
-            conv = dynamic = 0
-            if hasattr(m, "count_madds"):
-                c = m.count_madds(inputs, out)
-                conv, dynamic = int(c.get("conv", 0)), int(c.get("dynamic", 0))
-            elif isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-                conv = _conv_madds(m, out)
-            elif isinstance(m, nn.Linear):
-                conv = _linear_madds(m, out)
-            else:
-                return
-            params = sum(p.numel() for p in m.parameters(recurse=False))
-            layers.append(LayerCount(name, type(m).__name__, tuple(out.shape[1:]), params, conv, dynamic))
+    def pre(m, inputs):
+        counter.stack.append((names.get(id(m), type(m).__name__), m, hasattr(m, "count_madds")))
 
-        return fn
+    def post(m, inputs, out):
+        name, _, own = counter.stack.pop()
+        if own and isinstance(out, torch.Tensor):
+            c = m.count_madds(inputs, out)
+            counter.records.append({"layer": LayerCount(name, type(m).__name__, tuple(out.shape[1:]),
+                                                        sum(p.numel() for p in m.parameters(recurse=False)),
+                                                        int(c.get("conv", 0)), int(c.get("dynamic", 0)))})
 
-    for name, m in model.named_modules():
-        if hasattr(m, "count_madds") or isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-            hooks.append(m.register_forward_hook(hook(name)))
+    hooks = [h for m in model.modules() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     was_training = model.training
     model.eval()
     try:
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-        model(*example_inputs(io, dtype=dtype))
+        with counter.mode:
+            model(*example_inputs(io, dtype=dtype))
     finally:
         for h in hooks:
             h.remove()
         model.train(was_training)
+    for r in counter.records:  # in call order (a module that counts itself: when it returns)
+        if "layer" in r:
+            layers.append(r["layer"])
+            continue
+        owner = r["owner"]
+        m = owner[1] if owner else None
+        module_op = isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                                   nn.ConvTranspose3d, nn.Linear))
+        kind = type(m).__name__ if module_op else f"{r['op']}" + (f" in {type(m).__name__}" if m is not None else "")
+        params = sum(p.numel() for p in m.parameters(recurse=False)) if module_op else 0
+        conv, dyn = (r["madds"], 0) if r["kind"] == "conv" else (0, r["madds"])
+        layers.append(LayerCount(owner[0] if owner else "", kind, r["shape"], params, conv, dyn))
     return MaddsReport(
         params=count_params(model),
         conv_madds=sum(layer.conv for layer in layers),
