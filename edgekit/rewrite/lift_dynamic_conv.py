@@ -11,7 +11,7 @@ graph, c is the last node every input→weight (and →bias) path goes through; 
 evaluated at c = 0 and c = e_k, giving a base kernel W_0 and K kernels W_k, and W(c) = W_0 + Σ c_k W_k
 is checked on random c (and on the real c) in the model's dtype (float64 under the pipeline).
 Replaced: the traced module, with that conv swapped for `StaticBranches`: K (+1 when W_0 ≠ 0) static
-nn.ConvNd, each output × c_k (c reshaped to (1, K, 1, …), split), summed — the coefficient comes from
+nn.ConvNd, each output × c_k (c reshaped to (1, K, 1, …), sliced), summed — the coefficient comes from
 the user's own attention subgraph, as traced. Everything else in the module is kept as traced.
 Applies: every target; edgekit's own DynamicConv2d (and anything inside it) is skipped — it has its
 tuned forms (`dyconv_forms`). A module that cannot be traced, called more than once, or whose weight
@@ -42,10 +42,12 @@ class StaticBranches(nn.Module):
         self.k, self.dims = k, dims
 
     def forward(self, x, c):
-        pi = c.reshape(1, self.k, *([1] * self.dims)).split(1, dim=1)
+        # one slice per coefficient, not split: ExecuTorch's XNNPACK partitioner leaves split_with_sizes on
+        # default kernels (5 partitions on the CondConv EfficientNet, 1 with slices); LiteRT delegates both
+        pi = c.reshape(1, self.k, *([1] * self.dims))
         y = self.base(x) if self.base is not None else None
-        for p, conv in zip(pi, self.branches):
-            t = conv(x) * p
+        for k, conv in enumerate(self.branches):
+            t = conv(x) * pi[:, k:k + 1]
             y = t if y is None else y + t
         return y
 
