@@ -35,10 +35,40 @@ def export_program(model, example):
     try:
         from edgekit.exporters.base import as_args
 
-        return torch.export.export(model, as_args(example), strict=False)
+        program = torch.export.export(model, as_args(example), strict=False)
     except Exception as exc:  # torch.export raises many types (Unsupported, UserError, ...)
         raise EdgekitError(f"ExecuTorch cannot export the model (torch.export): {type(exc).__name__}: "
                            f"{_first_line(exc)}") from None
+    keepdim_spatial_means(program.graph_module)
+    return program
+
+
+def keepdim_spatial_means(gm) -> int:
+    """`x.mean((2, 3))` of a 4-D tensor (a classifier head as users write it) → `mean(keepdim=True)` + view:
+    XNNPACK's partitioner delegates only the keepdim form (global average pooling) and leaves the other on
+    ExecuTorch's portable kernels, cutting the graph in two. Same values; returns how many were changed."""
+    import torch
+
+    changed = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target is not torch.ops.aten.mean.dim:
+            continue
+        x, dims = node.args[0], node.args[1]
+        keep = node.args[2] if len(node.args) > 2 else node.kwargs.get("keepdim", False)
+        val = x.meta.get("val") if isinstance(x, torch.fx.Node) else None
+        if keep or val is None or val.dim() != 4 or sorted(d % 4 for d in dims) != [2, 3] or "dtype" in node.kwargs:
+            continue
+        with gm.graph.inserting_before(node):
+            kept = gm.graph.call_function(torch.ops.aten.mean.dim, (x, [2, 3], True))
+            flat = gm.graph.call_function(torch.ops.aten.view.default, (kept, list(val.shape[:2])))
+        kept.meta["val"] = val.mean((2, 3), keepdim=True)
+        flat.meta["val"] = node.meta.get("val")
+        node.replace_all_uses_with(flat)
+        gm.graph.erase_node(node)
+        changed += 1
+    if changed:
+        gm.recompile()
+    return changed
 
 
 def lower_to_pte(program) -> bytes:

@@ -162,3 +162,33 @@ def test_fp16_is_refused_in_one_line_and_all_skips_it(tmp_path):
 
     with pytest.raises(EdgekitError, match=r"^--target executorch does not support fp16 in this build \(it does fp32, int8\)$"):
         export_model("micronet-m0", "executorch", precision="fp16", out=tmp_path)
+
+
+def test_user_head_mean_is_delegated(tmp_path):
+    """`x.mean((2, 3))` in a user's head: ExecuTorch's XNNPACK partitioner delegates only the keepdim form;
+    the exporter rewrites it (keepdim_spatial_means), so the program is one delegate call, parity unchanged.
+    Without it: 2 partitions, aten::mean.out on portable kernels (checked below on the bare program)."""
+    import torch
+    from torch import nn
+
+    from edgekit.analysis.census_executorch import census
+    from edgekit.exporters.executorch import keepdim_spatial_means, lower_to_pte
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.Linear(8, 4)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+    m, x = Head().eval(), torch.randn(1, 3, 16, 16)
+    bare = torch.export.export(m, (x,), strict=False)
+    (tmp_path / "bare.pte").write_bytes(lower_to_pte(bare))
+    assert census(tmp_path / "bare.pte")["delegate"]["default_kernel_ops"] == 1
+    fixed = torch.export.export(m, (x,), strict=False)
+    assert keepdim_spatial_means(fixed.graph_module) == 1
+    torch.testing.assert_close(fixed.module()(x), m(x), rtol=0, atol=1e-6)
+    (tmp_path / "fixed.pte").write_bytes(lower_to_pte(fixed))
+    d = census(tmp_path / "fixed.pte")["delegate"]
+    assert (d["partitions"], d["default_kernel_ops"]) == (1, 0), d
