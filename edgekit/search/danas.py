@@ -97,7 +97,7 @@ def search(space, table, *, threads: int, budget_ms: float, data: str, out_dir, 
            runs: int = 200) -> dict:
     import torch
 
-    from edgekit.search.data import accuracy, class_order, load_data, split, train
+    from edgekit.search.data import accuracy, class_order, load_data, recalibrate_bn, split, train
     from edgekit.search.supernet import SuperNet
 
     lat = LatencyModel(space, table, threads)
@@ -172,6 +172,7 @@ def search(space, table, *, threads: int, budget_ms: float, data: str, out_dir, 
                     if arch_step:
                         a_opt.step()
             vsel = va[[int(v) in classes for v in y[va]]]
+            recalibrate_bn(net, x[sel])
             acc = accuracy(net, x[vsel], y[vsel], classes)
             with torch.no_grad():
                 expected = float(net.expected_latency(lat_t, lat.fixed, a, b))

@@ -91,3 +91,23 @@ def accuracy(model, x, y, classes=None) -> float:
             mask[list(classes)] = 0.0
             logits = logits + mask
         return 100.0 * float((logits.argmax(1).numpy() == y).mean())
+
+
+def recalibrate_bn(model, x, batch: int = 128) -> None:
+    """BatchNorm running statistics recomputed from `x` with the current weights (cumulative average):
+    after a short stage of fast-moving weights the running averages lag behind them, and the supernet
+    evaluated in eval mode would score near chance while it classifies in train mode."""
+    import torch
+
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            model(torch.from_numpy(x[i:i + batch]))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.eval()
