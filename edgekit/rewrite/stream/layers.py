@@ -102,6 +102,7 @@ class StreamOp(nn.Module):
 
     def forward(self, new, state=None, valid=None):
         w = self.window(new, state, valid)
+        self.last_window = w  # a WindowTap (a residual's delayed identity) reads it in the same step
         y = self.compute(w)
         n = seq_len(w, self.rank)
         next_state = seq_to_state(seq_slice(w, n - self.state_frames, n, self.rank), self.rank) \

@@ -156,8 +156,8 @@ class StepModel(nn.Module):
         super().__init__()
         self.gm = gm
         self.plan = plan  # node name → (action, detail)
-        self.ops = nn.ModuleDict({k: v for k, v in ops.items() if isinstance(v, StreamOp)})
-        self.pre = nn.ModuleDict({k: v for k, v in ops.items() if not isinstance(v, StreamOp)})
+        self.ops = nn.ModuleDict({k: v for k, v in ops.items() if isinstance(v, (StreamOp, WindowTap))})
+        self.pre = nn.ModuleDict({k: v for k, v in ops.items() if not isinstance(v, (StreamOp, WindowTap))})
         self.frames_per_step = frames_per_step
         self.delay_steps = delay_steps
         self.input_name = input_name
@@ -247,6 +247,10 @@ class StepModel(nn.Module):
 
     def _run_op(self, key, value, given, new_states, probing):
         op: StreamOp = self.ops[key]
+        if isinstance(op, WindowTap):
+            src = self.ops[op.source]
+            w = src.last_window
+            return src._out(w[op.start:op.start + op.m] if src.rank == 5 else w[:, :, op.start:op.start + op.m])
         valid = None
         if op.mask and f"{key}_valid" in self.ops:
             valid = self._run_op(f"{key}_valid", value, given, new_states, probing)
@@ -469,7 +473,11 @@ def build_step_model(model: nn.Module, input_shape, window: int | None = None,
                 if isinstance(a, torch.fx.Node) and a in targs and values[a.name].lag < lag:
                     key = f"{node.name}_delay{pos}"
                     va = values[a.name]
-                    ops[key] = Delay(key, va.rank, S // va.rate, va.lag, lag - va.lag)
+                    shared = _window_holding(a, lag - va.lag, ops, plan)
+                    if shared is not None:  # the frames are already in a temporal op's window: no state
+                        ops[key] = WindowTap(key, shared, ops[shared].state_frames - (lag - va.lag), S // va.rate)
+                    else:
+                        ops[key] = Delay(key, va.rank, S // va.rate, va.lag, lag - va.lag)
                     detail.append((pos, key))
             if t is torch.cat and any(values[a.name].lag != lag for a in targs):
                 _unsupported(node, "torch.cat of branches with different delays is not supported yet")
@@ -539,7 +547,11 @@ def build_step_model(model: nn.Module, input_shape, window: int | None = None,
     if frames_layout and len(shape) == 4:  # one conversion in, frames throughout, one out per output
         step.frames_layout = True
         for op in step.ops.values():
-            op.frames_io = op.rank == 5
+            if isinstance(op, StreamOp):
+                op.frames_io = op.rank == 5
+        for op in step.ops.values():
+            if isinstance(op, WindowTap):
+                op.frames_io = step.ops[op.source].frames_io
         for key in list(step.pre):
             fm = frames_module(step.pre[key])
             if fm is None:
@@ -559,6 +571,35 @@ def build_step_model(model: nn.Module, input_shape, window: int | None = None,
     step.output_frames_per_step = [S // values[n.name].rate if values[n.name].temporal else 1 for n in out_nodes]
     step.probe(torch.zeros((1, *step.input_shape)))
     return step
+
+
+class WindowTap(nn.Module):
+    """A delayed branch read out of the window of a temporal op on the same value (a residual's
+    identity next to its "same"-padded conv): frames [start, start + m) of that window are the value
+    `state_frames − start` frames late — the delay, with no state of its own."""
+
+    kind = "tap"
+    state_frames = 0
+    mask = None
+    frames_io = False
+
+    def __init__(self, name: str, source: str, start: int, m: int):
+        super().__init__()
+        self.name, self.source, self.start, self.m = name, source, start, m
+
+
+def _window_holding(node, delay: int, ops, plan) -> str | None:
+    """The key of a StreamConv/StreamPool whose input is `node` (no spatial pre-step) and whose window
+    holds `delay` frames of history, or None."""
+    for user in node.users:
+        entry = plan.get(user.name)
+        if entry and entry[0] == "stream":
+            pre, key = entry[1]
+            op = ops.get(key)
+            if not pre and isinstance(op, (StreamConv, StreamPool)) and user.args[0] is node and \
+                    op.state_frames >= delay:
+                return key
+    return None
 
 
 def _pool_of(node, pools):

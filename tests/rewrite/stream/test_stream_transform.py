@@ -13,7 +13,7 @@ from edgekit.errors import EdgekitError
 from edgekit.models.video import c3d_small, s3d_small, tan_small
 from edgekit.rewrite.stream import StreamNotExact, build_step_model, check_stream_exact, window_vs_separate
 from edgekit.rewrite.stream.layers import Delay, StreamConv
-from edgekit.rewrite.stream.transform import stream_info
+from edgekit.rewrite.stream.transform import WindowTap, stream_info
 
 sys.path.insert(0, str(Path(__file__).parent))
 import user_stream_models as U  # noqa: E402
@@ -85,8 +85,16 @@ def test_injected_wrong_delay_and_wrong_state_size_are_caught():
     model = U.conditioned(U.build_detector(), shape)
     step = build_step_model(model, shape)
     chunk = torch.zeros((1, *step.input_shape))
-    # one step too much delay on one residual branch
-    delay: Delay = step.ops["add_1_delay0"]
+    # one step too much delay on one residual branch: its identity read one step earlier in the window
+    # of the dilation-2 conv next to it (WindowTap), and a FIFO (Delay) one step longer on another
+    tap: WindowTap = step.ops["add_1_delay0"]
+    assert tap.start == 2 and tap.m == 2  # window [4 state frames; 2 new]: 2 frames late
+    tap.start -= tap.m
+    with pytest.raises(StreamNotExact, match="flatten"):
+        check_stream_exact(model, step, FRAMES)
+    tap.start += tap.m
+    check_stream_exact(model, step, FRAMES)
+    delay: Delay = step.ops["add_3_delay0"]  # the pool branch waits for the depthwise one
     delay.state_frames += delay.m
     step.probe(chunk)
     with pytest.raises(StreamNotExact, match="flatten"):
