@@ -133,7 +133,7 @@ def search_vs_zoo(args) -> int:
     m0, m1 = zoo["micronet-m0"]["measured_ms"], zoo["micronet-m1"]["measured_ms"]
     budget = (m0 + m1) / 2
     space = load_space(ROOT / "edgekit" / "search" / "spaces" / "digits.toml")
-    table = load_table(args.lut, "local", target="tflite")
+    table = load_table(args.lut, args.device, target="tflite")
     rep = search(space, table, threads=1, budget_ms=budget, data="digits", out_dir=work / "found", device="local",
                  epochs=3, final_epochs=args.final_epochs, force=True, measure=True, runs=args.runs,
                  progress=lambda m: print(m, file=sys.stderr, flush=True))
@@ -142,7 +142,7 @@ def search_vs_zoo(args) -> int:
     together = {"searched": both[0]["latency_ms"]["median"], "micronet-m0": both[1]["latency_ms"]["median"],
                 "micronet-m1": both[2]["latency_ms"]["median"]}
     nearest = min(zoo, key=lambda n: abs(together[n] - together["searched"]))
-    result = {"budget_ms": budget, "budget_rule": "midpoint of M0's and M1's measured latency (first timing)",
+    result = {"table": args.device, "budget_ms": budget, "budget_rule": "midpoint of M0's and M1's measured latency (first timing)",
               "zoo": zoo, "search": {k: rep[k] for k in ("labels", "choice", "predicted_ms", "measured_ms", "top1",
                                                          "stages", "seconds", "final_train_seconds")},
               "interleaved_ms": together, "nearest_zoo": nearest,
