@@ -44,8 +44,15 @@ def op_list(interp, n: int | None = None) -> list[dict]:
 
 
 def op_madds(interp, op: dict) -> int:
-    """Multiply-adds of one CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED from its tensor shapes."""
+    """Multiply-adds of one CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV / BATCH_MATMUL from its
+    tensor shapes."""
     name = op["op"]
+    if name == "TRANSPOSE_CONV" and len(op["inputs"]) >= 3:  # (output shape, filter [Cout, kh, kw, Cin], input)
+        w = _shape(interp, op["inputs"][1])
+        return int(np.prod(_shape(interp, op["inputs"][2]))) * w[0] * w[1] * w[2]
+    if name == "BATCH_MATMUL" and len(op["inputs"]) >= 2:  # a product of two computed operands (attention)
+        a = _shape(interp, op["inputs"][0])
+        return int(np.prod(_shape(interp, op["outputs"][0]))) * a[-1]  # adj_x is not what converters emit
     if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or len(op["inputs"]) < 2:
         return 0
     out = int(np.prod(_shape(interp, op["outputs"][0])))

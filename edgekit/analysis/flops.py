@@ -124,11 +124,12 @@ class _Counter:
             x, w = args[0], args[1]
             groups = args[8] if len(args) > 8 else kwargs.get("groups", 1)
             transposed = args[6] if len(args) > 6 else False
+            # counted at batch 1: every element of the output is one sample's work, also when the model folds
+            # something into the batch itself (TCN's proposals: N*P segments through one Conv1d)
             if transposed:  # each input element meets Cout/groups x kernel volume weights
-                per = x[0].numel() * w.shape[1] * w[0, 0].numel()
+                per = x.numel() * w.shape[1] * w[0, 0].numel()
             else:
-                per = out[0].numel() * w.shape[1] * w[0, 0].numel()
-            # the batch folded into the groups (x: 1, B*C, ...): still one sample's work here (batch 1)
+                per = out.numel() * w.shape[1] * w[0, 0].numel()
             for src in self._origin(w) | self._origin(args[2] if len(args) > 2 else None):
                 self.records[src]["kind"] = "dynamic"
             self.records.append({"op": name, "owner": owner, "madds": int(per) * 1, "kind": "conv",
@@ -150,6 +151,22 @@ class _Counter:
             for t in _tensors(out):
                 self.origin[id(t)] = {idx}
             self._keep = getattr(self, "_keep", []) + [out]  # ids stay valid while the tensors live
+            return
+        if name == "mkldnn_rnn_layer":  # CPU LSTM: (T, N, in), W_ih (4H, in), W_hh (4H, H) per layer and direction
+            x, w_ih, w_hh = args[0], args[1], args[2]
+            self.records.append({"op": "lstm", "owner": owner, "madds": int(x.shape[0] * x.shape[1] *
+                                                                           (w_ih.numel() + w_hh.numel())),
+                                 "kind": "conv", "shape": tuple(out[0].shape[1:])})
+            return
+        if name in ("lstm", "gru", "rnn_tanh", "rnn_relu"):  # aten's fused recurrent layers: gates x (in + hidden) x hidden per step
+            x, params = args[0], args[2] if name == "lstm" else args[2]
+            gates = {"lstm": 4, "gru": 3}.get(name, 1)
+            batch_first = args[-1] if isinstance(args[-1], bool) else False
+            steps = x.shape[1] if batch_first and x.dim() == 3 else x.shape[0]
+            macs = sum(gates * w.shape[0] // gates * w.shape[1] * steps for w in params
+                       if isinstance(w, torch.Tensor) and w.dim() == 2)
+            self.records.append({"op": name, "owner": owner, "madds": int(macs), "kind": "conv",
+                                 "shape": tuple(out[0].shape[1:]) if isinstance(out, (tuple, list)) else ()})
             return
         if name in _CARRY:
             src = set().union(*(self._origin(t) for t in _tensors(list(args) + list(kwargs.values()))))
