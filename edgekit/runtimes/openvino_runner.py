@@ -24,12 +24,18 @@ def compile_config(threads: int = 1, precision: str = "f32") -> dict:
     return {**openvino_config(int(threads)), "INFERENCE_PRECISION_HINT": precision}
 
 
-def _spec(port) -> TensorSpec:
+def _spec(port, ir_port=None) -> TensorSpec:
+    """`ir_port`: the same port of the IR as read: compiling can merge tensor names (a no-op Reshape folded
+    into its Concat gives the output both names), so the IR's own name wins when it is one of them."""
     pshape = port.get_partial_shape()
     shape = tuple(d.get_length() if d.is_static else 1 for d in pshape) if pshape.rank.is_static else ()
     dtype = np.dtype(port.get_element_type().to_dtype()).name
     names = port.get_names()
-    name = port.get_any_name() if names else f"{port.get_node().get_friendly_name()}:{port.get_index()}"
+    ir_names = ir_port.get_names() if ir_port is not None else set()
+    if len(ir_names) == 1 and ir_names <= names:
+        name = next(iter(ir_names))
+    else:
+        name = port.get_any_name() if names else f"{port.get_node().get_friendly_name()}:{port.get_index()}"
     return TensorSpec(name, shape, dtype)
 
 
@@ -62,7 +68,8 @@ class OpenVINORunner:
         return with_io_quantization([_spec(p) for p in self.compiled.inputs], self._io, "input")
 
     def outputs(self) -> list[TensorSpec]:
-        return with_io_quantization([_spec(p) for p in self.compiled.outputs], self._io, "output")
+        ir = self.model.outputs if len(self.model.outputs) == len(self.compiled.outputs) else [None] * len(self.compiled.outputs)
+        return with_io_quantization([_spec(p, q) for p, q in zip(self.compiled.outputs, ir)], self._io, "output")
 
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         ins = self.compiled.inputs
