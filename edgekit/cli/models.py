@@ -28,7 +28,8 @@ def models_cmd(
     for name in list_models(pattern):
         model = create_model(name)
         card = model.card
-        report = count_madds(model, card.input_size)
+        io = card.io
+        report = count_madds(model, card.input_size if io.is_single else io)
         rows.append({
             "name": name,
             "family": card.family,
@@ -36,6 +37,8 @@ def models_cmd(
             "conv_madds": report.conv_madds,
             "dynamic_madds": report.dynamic_madds,
             "input": list(card.input_size),
+            **({} if io.is_single else {"inputs": [s.to_dict() for s in io.inputs],
+                                       "outputs": [o.to_dict() for o in io.outputs]}),
             "madds_target": card.madds_target,
             "published_top1": card.published_top1,
         })
@@ -47,7 +50,8 @@ def models_cmd(
         table.add_column(col, justify="left" if col in ("model", "input") else "right", no_wrap=True)
     for r in rows:
         table.add_row(r["name"], human(r["params"]), human(r["conv_madds"]), human(r["dynamic_madds"]),
-                      "x".join(map(str, r["input"])), human(r["madds_target"]),
+                      ", ".join(f"{s['name']} " + "x".join(map(str, s["shape"])) for s in r["inputs"]) if "inputs" in r
+                      else "x".join(map(str, r["input"])), human(r["madds_target"]),
                       "-" if r["published_top1"] is None else f"{r['published_top1']:.1f}")
     console.print(table)
 

@@ -171,7 +171,7 @@ def load_model(source: str, weights: str | None = None, num_classes: int | None 
 
         from edgekit.models.conditioning import condition_batchnorm
 
-        condition_batchnorm(model, card.input_size)
+        condition_batchnorm(model, card.input_size if card.io.is_single else card.io)
         model.eval()
         card = dataclasses.replace(card, extra={**card.extra, "weights": "random init; BatchNorm statistics from random data"})
     model.card = card

@@ -26,7 +26,12 @@ def test_models_json_lists_the_zoo_with_exact_counts():
     assert set(rows) == {"micronet-m0", "micronet-m1", "micronet-m2", "micronet-m3", "mobilenetv2-dyrelu",
                          "mobilenetv3-small-035", "mobilenetv3-small-050", "mobilenetv3-small-075",
                          "mobilenetv3-small-100", "mobilenetv3-small-dyconv", "resnet18-dyconv",
-                         "c3d-small", "tan-small", "s3d-small"}
+                         "c3d-small", "tan-small", "s3d-small", "tcn-small", "dtpn-small", "man-small",
+                         "mobonet-small"}
+    man = rows["man-small"]  # several inputs: each with its name, shape and dtype
+    assert [(s["name"], s["shape"], s["dtype"]) for s in man["inputs"]] == [("video", [64, 32], "float32"),
+                                                                           ("tokens", [12], "int64")]
+    assert [o["name"] for o in man["outputs"]] == ["scores", "offsets"]
     m0 = rows["micronet-m0"]
     assert (m0["params"], m0["conv_madds"], m0["dynamic_madds"], m0["madds_target"]) == (1_019_590, 3_448_880,
                                                                                          605_248, 4_000_000)

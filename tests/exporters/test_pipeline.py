@@ -221,7 +221,8 @@ def test_user_model_from_a_file(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in list_models() if len(get_card(n).input_size) == 3])  # clips: test_video_export
+# one image input (clips: test_video_export; several inputs: tests/models/test_research_line.py)
+@pytest.mark.parametrize("name", [n for n in list_models() if len(get_card(n).input_size) == 3 and not get_card(n).inputs])
 def test_every_zoo_model_exports_static_and_equivalent(name, tmp_path):
     w = conditioned_weights(tmp_path / f"{name}.pth", name=name)
     r = export_model(name, "onnx", weights=w, input_size=SIZE, out=tmp_path, n_parity=4)

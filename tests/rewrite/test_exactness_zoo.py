@@ -14,7 +14,7 @@ from torch import nn
 
 import edgekit.models.zoo  # noqa: F401
 from edgekit.models.micronet import DynamicShiftMax
-from edgekit.models.registry import list_models
+from edgekit.models.registry import get_card, list_models
 from edgekit.models.source import load_model
 from edgekit.rewrite.pipeline import rewrite_for_export
 from edgekit.rewrite.verify import RewriteNotExact
@@ -48,7 +48,9 @@ def _shape(card) -> tuple[int, ...]:
 LARGE = ("resnet18-dyconv",)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n for n in list_models()])
+# one input per model (the several-input research-line models bring no pass of their own yet)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n for n in list_models()
+                                  if not get_card(n).inputs])
 def test_an_off_by_one_channel_pass_is_caught_in_float64(name):
     model, card = load_model(name)
     shape = _shape(card)

@@ -40,8 +40,8 @@ EXAMPLES = int(os.environ.get("EDGEKIT_FUZZ_EXAMPLES", "6"))
 FULL = bool(os.environ.get("EDGEKIT_FUZZ_FULL"))
 SIZES = (32, 33, 97, 161, 224, 320)
 HEAVY = {"resnet18-dyconv", "mobilenetv2-dyrelu"}  # > 300 M MAdds at 224
-IMAGE_MODELS = [n for n in list_models() if len(get_card(n).input_size) == 3]
-CLIP_MODELS = [n for n in list_models() if len(get_card(n).input_size) == 4]
+IMAGE_MODELS = [n for n in list_models() if len(get_card(n).input_size) == 3 and not get_card(n).inputs]
+CLIP_MODELS = [n for n in list_models() if len(get_card(n).input_size) == 4 and not get_card(n).inputs]
 
 
 @st.composite
