@@ -425,6 +425,10 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
             warnings.append("rewrite engine not available in this build: exported the unmodified model")
     else:
         export_net, log, status = model, [], "skipped (--no-rewrite)"
+    # what a pass recognised as input-dependent but could not make static: named, so a user knows what to change
+    for rec in log:
+        for what in (rec.get("details") or {}).get("left", []):
+            warnings.append(f"left as the stock converter has it ({rec.get('name')} found no static form): {what}")
     timings["rewrite"] = time.perf_counter() - t0
     io = card.io
     shape = tuple(card.input_size) if io.is_single else io

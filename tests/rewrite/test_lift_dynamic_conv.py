@@ -116,9 +116,14 @@ def test_export_tflite_one_partition_mm(model_file, tmp_path):
 
 
 def test_export_unrecognised_as_stock(model_file, tmp_path):
-    """No pass recognises it: it exports (no exception), its computed weight on default kernels as stock."""
-    d = _export_census("gated", model_file, tmp_path)
-    assert d["default_kernel_ops"] > 0, d
+    """No pass recognises it: it exports (no exception), its computed weight on default kernels as stock,
+    and the export says which op was left, where, and which pass looked at it."""
+    from edgekit.exporters.pipeline import export_model
+
+    meta = export_model(f"{model_file}:factory_gated", "tflite", input_shape="3,32,32", out=tmp_path).exports[0].meta
+    assert meta["census"]["delegate"]["default_kernel_ops"] > 0, meta["census"]["delegate"]
+    assert "left as the stock converter has it (lift_dynamic_conv found no static form): conv weight computed " \
+           "from the input at body.0" in meta["warnings"], meta["warnings"]
 
 
 @pytest.mark.parametrize("net, shape, base", [
