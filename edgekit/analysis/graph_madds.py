@@ -1,7 +1,8 @@
 """Conv + linear multiply-adds counted from an exported ONNX graph itself (shape inference).
 
 The same convention as `edgekit.analysis.flops` (published MicroNet figures): every Conv / Gemm /
-MatMul (and their INT8 forms) counts output elements × reduction length; bias, BatchNorm and
+MatMul (and their INT8 forms) counts output elements × reduction length, an LSTM / GRU / RNN its input and
+recurrent products at every step; bias, BatchNorm and
 element-wise ops are not counted. Per sample: the batch dimension is divided out. The export
 report asserts graph MAdds == model MAdds + the rewrite overhead the rewrite log reports.
 
@@ -86,9 +87,24 @@ def _qgemm_madds(node, shapes) -> tuple[int, tuple[int, ...]] | None:
     return n * k, (rows, n)
 
 
+def _rnn_madds(node, shapes, batch: int) -> tuple[int, tuple[int, ...]] | None:
+    """LSTM / GRU / RNN: X (T, N, in) (layout 0), W (dirs, gates*H, in), R (dirs, gates*H, H): every step
+    multiplies the input by W and the hidden state by R."""
+    x, w, r = (shapes.get(node.input[i]) for i in range(3))
+    if x is None or w is None or r is None:
+        return None
+    steps_rows = x[1] * x[0]  # T x N (batch-major layout 1 is N x T: the product is the same)
+    return steps_rows // batch * (prod(w) + prod(r)), shapes.get(node.output[0]) or ()
+
+
+_RNNS = ("LSTM", "GRU", "RNN")
+
+
 def _node_madds(node, shapes, batch: int = 1) -> tuple[int, tuple[int, ...]] | None:
     if node.op_type == "QGemm":
         return _qgemm_madds(node, shapes)
+    if node.op_type in _RNNS:
+        return _rnn_madds(node, shapes, batch)
     out = shapes.get(node.output[0])
     if node.op_type in _CONVS:
         w_idx, x_idx = _CONVS[node.op_type]
@@ -107,7 +123,8 @@ def _node_madds(node, shapes, batch: int = 1) -> tuple[int, tuple[int, ...]] | N
         return None
     if node.op_type == "Gemm":
         k = a[0] if _attr(node, "transA", 0) else a[1]
-        return prod(out[1:]) * k, out  # Gemm is 2-D: rows of A are samples
+        # 2-D: rows of A are the graph's batch, or more rows per sample (TCN: 25 proposals through one Linear)
+        return prod(out) // batch * k, out
     k = a[-1]
     # Batch-1 export: a leading 1 is the batch; MatMul of rank ≥ 3 keeps it in front.
     per_sample = prod(out[1:]) if len(out) >= 3 and out[0] == 1 else prod(out)
@@ -124,7 +141,7 @@ def graph_madds(model) -> GraphMadds:
     batch = first[0] if first else 1
     nodes, unknown = [], []
     for node in proto.graph.node:
-        if node.op_type not in _CONVS and node.op_type not in _MATMULS:
+        if node.op_type not in _CONVS and node.op_type not in _MATMULS and node.op_type not in _RNNS:
             continue
         counted = _node_madds(node, shapes, batch)
         name = node.name or node.output[0]

@@ -78,6 +78,8 @@ def test_onnx_parity_per_output_and_names(name, tmp_path):
     assert list(outs) == list(MODELS[name][1])
     assert all(o["rel_max_abs_diff"] <= 1e-4 and o["output_scale"] > 1e-3 for o in outs.values()), outs
     assert [i["name"] for i in meta["inputs"]] == list(MODELS[name][0])
+    # the graph's own count agrees (ONNX LSTM counted per step, Gemm over all of TCN's proposal rows)
+    assert meta["madds"]["graph_matches_model"] is True, meta["madds"]
 
 
 @pytest.mark.parametrize("name, partitions, left", [
