@@ -26,6 +26,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.verify import checked_replacement
 from edgekit.rewrite.permute_channels import PermuteChannels, inverse
 
 _A = torch.ops.aten
@@ -196,16 +197,8 @@ def _lift(module, args, find_perm):
         changed += 1
     if not changed:
         return None
-    gm.graph.eliminate_dead_code()
-    gm = torch.fx.GraphModule(gm, gm.graph)
-    with torch.no_grad():  # the replacement must compute what the module did, on its own input
-        ref, got = module(*fresh()), gm(*fresh())
-        if not isinstance(ref, torch.Tensor) or not isinstance(got, torch.Tensor) or ref.shape != got.shape:
-            return None
-        tol = 1e-9 if ref.dtype == torch.float64 else 1e-4
-        if (ref - got).abs().max() > tol * max(1.0, float(ref.abs().max())):
-            return None
-    return gm, changed
+    gm = checked_replacement(module, gm, args)
+    return None if gm is None else (gm, changed)
 
 
 class LiftChannelPermutation:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from edgekit.rewrite.base import RewriteContext
+from edgekit.rewrite.verify import checked_replacement
 
 _A = torch.ops.aten
 ELEMENTWISE = {_A.mul.Tensor, _A.add.Tensor, _A.sub.Tensor, _A.div.Tensor, _A.mul.Scalar, _A.add.Scalar,
@@ -164,16 +165,8 @@ def _lift(module, args):
         changed += 1
     if not changed:
         return None
-    gm.graph.eliminate_dead_code()
-    gm = torch.fx.GraphModule(gm, gm.graph)
-    with torch.no_grad():  # the replacement must compute what the module did, on its own input
-        ref, got = module(*fresh()), gm(*fresh())
-        if not isinstance(ref, torch.Tensor) or not isinstance(got, torch.Tensor) or ref.shape != got.shape:
-            return None
-        tol = 1e-9 if ref.dtype == torch.float64 else 1e-4
-        if (ref - got).abs().max() > tol * max(1.0, float(ref.abs().max())):
-            return None
-    return gm, changed
+    gm = checked_replacement(module, gm, args)
+    return None if gm is None else (gm, changed)
 
 
 def lift_module(module: nn.Module, args):

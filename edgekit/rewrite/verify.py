@@ -176,6 +176,23 @@ class _Recorder(TorchDispatchMode):
         return out
 
 
+def checked_replacement(module: nn.Module, gm: torch.fx.GraphModule, args) -> torch.fx.GraphModule | None:
+    """A traced copy of `module` after a pass edited its graph: dead code dropped, as a plain GraphModule (the
+    exported one refuses train()/eval()), or None when it does not compute what `module` computed on its own
+    recorded input `args` (1e-9 x scale in float64, 1e-4 in float32). The lift passes' local proof; the
+    pipeline then proves the whole model."""
+    gm.graph.eliminate_dead_code()
+    gm = torch.fx.GraphModule(gm, gm.graph)
+    with torch.no_grad():
+        ref, got = module(*(a.clone() for a in args)), gm(*(a.clone() for a in args))
+    if not isinstance(ref, torch.Tensor) or not isinstance(got, torch.Tensor) or ref.shape != got.shape:
+        return None
+    tol = 1e-9 if ref.dtype == torch.float64 else 1e-4
+    if (ref - got).abs().max() > tol * max(1.0, float(ref.abs().max())):
+        return None
+    return gm
+
+
 @dataclass
 class OpCensus:
     ops: dict[str, int] = field(default_factory=dict)  # aten op name → times executed in one forward
