@@ -79,7 +79,7 @@ _CARRY = {"view", "_unsafe_view", "reshape", "permute", "transpose", "t", "selec
           "alias", "expand", "squeeze", "unsqueeze", "_reshape_alias", "flatten", "unflatten", "split",
           "split_with_sizes", "unbind", "chunk", "narrow", "index", "index_select", "repeat", "_to_copy", "detach",
           "lift_fresh", "movedim", "as_strided"}
-_MATMUL = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "dot", "mv", "addmv"}
+_MATMUL = {"mm", "addmm", "bmm", "baddbmm", "dot", "mv", "addmv"}
 
 
 def _op_name(func) -> str:
@@ -98,11 +98,13 @@ class _Counter:
     """The ATen ops of one forward: convolutions and matrix products with their per-sample MAdds and the module
     that called them; which products feed a convolution's weight/bias (kernel aggregation)."""
 
-    def __init__(self, batch: int):
+    def __init__(self):
         from torch.utils._python_dispatch import TorchDispatchMode
 
         counter = self
-        self.batch, self.stack, self.records, self.origin = max(1, batch), [], [], {}
+        # origin: id of a tensor computed from a matrix product -> that product's record index; keep holds those
+        # tensors so their ids stay theirs for the whole forward
+        self.stack, self.records, self.origin, self.keep = [], [], {}, []
 
         class Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -115,65 +117,41 @@ class _Counter:
     def _origin(self, t) -> set:
         return self.origin.get(id(t), set()) if isinstance(t, torch.Tensor) else set()
 
+    def _mark(self, out, src: set) -> None:
+        for t in _tensors(out):
+            self.origin[id(t)] = src
+        self.keep.append(out)
+
+    def _add(self, op, owner, madds, out) -> int:
+        shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) and out.dim() > 1 else ()
+        self.records.append({"op": op, "owner": owner, "madds": int(madds), "kind": "conv", "shape": shape})
+        return len(self.records) - 1
+
     def see(self, func, args, kwargs, out):
+        """Counted at batch 1: every output element is one sample's work, also when the model folds something
+        into the batch (TCN's 25 proposals through one Conv1d) or the batch into the groups."""
         name = _op_name(func)
         owner = self.stack[-1] if self.stack else None
         if owner is not None and owner[2]:  # inside a module that counts itself
             return
         if name == "convolution":
             x, w = args[0], args[1]
-            groups = args[8] if len(args) > 8 else kwargs.get("groups", 1)
             transposed = args[6] if len(args) > 6 else False
-            # counted at batch 1: every element of the output is one sample's work, also when the model folds
-            # something into the batch itself (TCN's proposals: N*P segments through one Conv1d)
-            if transposed:  # each input element meets Cout/groups x kernel volume weights
-                per = x.numel() * w.shape[1] * w[0, 0].numel()
-            else:
-                per = out.numel() * w.shape[1] * w[0, 0].numel()
+            # transposed: each input element meets Cout/groups x kernel volume weights
+            self._add(name, owner, (x if transposed else out).numel() * w.shape[1] * w[0, 0].numel(), out)
             for src in self._origin(w) | self._origin(args[2] if len(args) > 2 else None):
-                self.records[src]["kind"] = "dynamic"
-            self.records.append({"op": name, "owner": owner, "madds": int(per) * 1, "kind": "conv",
-                                 "shape": tuple(out.shape[1:]), "groups": groups})
-            return
-        if name in _MATMUL:
-            a, b = (args[1], args[2]) if name in ("addmm", "baddbmm", "addmv") else (args[0], args[1])
-            if name == "linear":
-                macs = a.numel() // a.shape[-1] * b.shape[0] * a.shape[-1]
-            elif name in ("mv", "addmv"):
-                macs = a.numel()
-            elif name == "dot":
-                macs = a.numel()
-            else:  # (.., M, K) @ (.., K, N)
-                macs = out.numel() * a.shape[-1]
-            idx = len(self.records)
-            self.records.append({"op": name, "owner": owner, "madds": int(macs // self.batch), "kind": "conv",
-                                 "shape": tuple(out.shape[1:]) if out.dim() > 1 else tuple(out.shape)})
-            for t in _tensors(out):
-                self.origin[id(t)] = {idx}
-            self._keep = getattr(self, "_keep", []) + [out]  # ids stay valid while the tensors live
-            return
-        if name == "mkldnn_rnn_layer":  # CPU LSTM: (T, N, in), W_ih (4H, in), W_hh (4H, H) per layer and direction
+                self.records[src]["kind"] = "dynamic"  # the product made this conv's weight: kernel aggregation
+        elif name in _MATMUL:  # nn.Linear, matmul, einsum, GRU/RNN steps all arrive as these
+            a = args[1] if name in ("addmm", "baddbmm", "addmv") else args[0]
+            macs = a.numel() if name in ("mv", "addmv", "dot") else out.numel() * a.shape[-1]  # (.., M, K) @ (.., K, N)
+            self._mark(out, {self._add(name, owner, macs, out)})
+        elif name == "mkldnn_rnn_layer":  # CPU LSTM: x (T, N, in), W_ih (4H, in), W_hh (4H, H), per layer
             x, w_ih, w_hh = args[0], args[1], args[2]
-            self.records.append({"op": "lstm", "owner": owner, "madds": int(x.shape[0] * x.shape[1] *
-                                                                           (w_ih.numel() + w_hh.numel())),
-                                 "kind": "conv", "shape": tuple(out[0].shape[1:])})
-            return
-        if name in ("lstm", "gru", "rnn_tanh", "rnn_relu"):  # aten's fused recurrent layers: gates x (in + hidden) x hidden per step
-            x, params = args[0], args[2] if name == "lstm" else args[2]
-            gates = {"lstm": 4, "gru": 3}.get(name, 1)
-            batch_first = args[-1] if isinstance(args[-1], bool) else False
-            steps = x.shape[1] if batch_first and x.dim() == 3 else x.shape[0]
-            macs = sum(gates * w.shape[0] // gates * w.shape[1] * steps for w in params
-                       if isinstance(w, torch.Tensor) and w.dim() == 2)
-            self.records.append({"op": name, "owner": owner, "madds": int(macs), "kind": "conv",
-                                 "shape": tuple(out[0].shape[1:]) if isinstance(out, (tuple, list)) else ()})
-            return
-        if name in _CARRY:
+            self._add("lstm", owner, x.shape[0] * x.shape[1] * (w_ih.numel() + w_hh.numel()), out[0])
+        elif name in _CARRY:
             src = set().union(*(self._origin(t) for t in _tensors(list(args) + list(kwargs.values()))))
             if src:
-                for t in _tensors(out):
-                    self.origin[id(t)] = src
-                self._keep = getattr(self, "_keep", []) + [out]
+                self._mark(out, src)
 
 
 @torch.no_grad()
@@ -186,7 +164,7 @@ def count_madds(model: nn.Module, input_shape) -> MaddsReport:
     io = as_io(input_shape)
     input_shape = (1, *io.inputs[0].shape)
     layers: list[LayerCount] = []
-    counter = _Counter(batch=1)  # records ops and self-counting modules in call order
+    counter = _Counter()  # records ops and self-counting modules in call order
     names = {id(m): n for n, m in model.named_modules()}
 
     def pre(m, inputs):
