@@ -23,8 +23,9 @@ Three rules separate every refused probe from every accepted one:
 A uniform bias, a depthwise/grouped second convolution, or an HSwish between the bias and the FakeQuantize
 (which the plugin does not fuse) compiles. Checked on the zoo's INT8 IRs against the board (the ARM matrix):
 the rules flag the MobileNetV3-Small family and s3d-small, which it refuses, and none of the IRs it compiles.
-`inspect` of an OpenVINO IR prints the first match as a warning, so a user learns it before shipping the file
-to an ARM board. No torch import: works on a device.
+edgekit's OpenVINO INT8 export keeps the matched convolutions float (exporters.quantize_openvino.
+aarch64_compatible); `inspect` of any OpenVINO IR prints the first match as a warning, so a user learns it
+before shipping a file made elsewhere to an ARM board. No torch import: works on a device.
 """
 
 from __future__ import annotations

@@ -524,12 +524,6 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
     if graph_total is not None and graph_total != expected:
         warnings.append(f"graph MAdds {graph_total:,} != model {base_madds.conv_madds:,} + rewrite overhead {overhead:,}")
 
-    if target == "openvino" and precision == "int8":
-        from edgekit.analysis.openvino_arm_int8 import warning as arm_warning
-
-        arm = arm_warning(paths[0])
-        warnings += [arm] if arm else []
-
     quantization = converted.pop("quantization", None)
     layout = converted.get("layout") or ("nhwc" if nhwc else "nchw")
     return {
