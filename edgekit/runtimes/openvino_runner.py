@@ -39,6 +39,11 @@ def _spec(port, ir_port=None) -> TensorSpec:
     return TensorSpec(name, shape, dtype)
 
 
+def _specs(compiled_ports, ir_ports) -> list[TensorSpec]:
+    ir = ir_ports if len(ir_ports) == len(compiled_ports) else [None] * len(compiled_ports)
+    return [_spec(p, q) for p, q in zip(compiled_ports, ir)]
+
+
 class OpenVINORunner:
     runtime = "openvino"
 
@@ -65,11 +70,10 @@ class OpenVINORunner:
         return self.compiled.get_property(name)
 
     def inputs(self) -> list[TensorSpec]:
-        return with_io_quantization([_spec(p) for p in self.compiled.inputs], self._io, "input")
+        return with_io_quantization(_specs(self.compiled.inputs, self.model.inputs), self._io, "input")
 
     def outputs(self) -> list[TensorSpec]:
-        ir = self.model.outputs if len(self.model.outputs) == len(self.compiled.outputs) else [None] * len(self.compiled.outputs)
-        return with_io_quantization([_spec(p, q) for p, q in zip(self.compiled.outputs, ir)], self._io, "output")
+        return with_io_quantization(_specs(self.compiled.outputs, self.model.outputs), self._io, "output")
 
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         ins = self.compiled.inputs
