@@ -44,3 +44,14 @@ def apply_exact(model: nn.Module, ctx, *passes):
         work = as_float64(model)
         counts = [int(p.apply(work, ctx)) for p in passes]
     return work.eval(), counts
+
+
+def user_model_file(tmp_path_factory, source: str, name: str):
+    """tests/rewrite/<source> copied to a fresh directory as <name>: a FILE for `FILE:factory` exports as a user
+    passes one, loaded under its own module name (not the module the tests import)."""
+    import shutil
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp(Path(name).stem) / name
+    shutil.copy(Path(__file__).parent / source, out)
+    return out

@@ -3,7 +3,6 @@ recognised by what they compute, made static (no gather, no 5-D), proven exact, 
 XNNPACK partition."""
 
 import copy
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from edgekit.rewrite.verify import RewriteNotExact, as_float64, check_exact, flo
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import user_dynamic_layers as U  # noqa: E402
+from rewrite_util import user_model_file  # noqa: E402
 
 SHAPE = (3, 32, 32)
 
@@ -101,9 +101,7 @@ def test_pipeline_lifts_and_proves():
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    d = tmp_path_factory.mktemp("userlayers")
-    shutil.copy(HERE / "user_dynamic_layers.py", d / "userlayers.py")
-    return d / "userlayers.py"
+    return user_model_file(tmp_path_factory, "user_dynamic_layers.py", "userlayers.py")
 
 
 @pytest.mark.parametrize("kind", ("index_buffer", "view_transpose"))

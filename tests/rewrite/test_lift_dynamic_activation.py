@@ -3,7 +3,6 @@ tests/rewrite/user_dynamic_layers.py, not edgekit's classes) become K − 1 4-D 
 and export as one XNNPACK partition."""
 
 import copy
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from edgekit.rewrite.verify import RewriteNotExact, as_float64, check_exact, flo
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import user_dynamic_layers as U  # noqa: E402
+from rewrite_util import user_model_file  # noqa: E402
 
 SHAPE = (3, 32, 32)
 
@@ -87,9 +87,7 @@ def test_pipeline_lifts_and_proves():
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    d = tmp_path_factory.mktemp("useract")
-    shutil.copy(HERE / "user_dynamic_layers.py", d / "useract.py")
-    return d / "useract.py"
+    return user_model_file(tmp_path_factory, "user_dynamic_layers.py", "useract.py")
 
 
 @pytest.mark.parametrize("kind", ("B", "C"))

@@ -2,7 +2,6 @@
 recognised by what they compute, made static, proven exact, and export as one XNNPACK partition."""
 
 import copy
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from edgekit.rewrite.verify import RewriteNotExact, as_float64, check_exact, flo
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import user_dynamic_convs as U  # noqa: E402
+from rewrite_util import user_model_file  # noqa: E402
 
 SHAPE = (3, 32, 32)
 KINDS = ("mm", "condconv", "einsum", "broadcast")
@@ -90,9 +90,7 @@ def test_edgekit_dyconv_is_left_for_its_own_pass():
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    d = tmp_path_factory.mktemp("usermodel")
-    shutil.copy(HERE / "user_dynamic_convs.py", d / "usermodel.py")
-    return d / "usermodel.py"
+    return user_model_file(tmp_path_factory, "user_dynamic_convs.py", "usermodel.py")
 
 
 def _export_census(kind, model_file, out):

@@ -4,19 +4,13 @@ one routing shared by three convolutions, depthwise CondConv) through `edgekit e
 exact, one XNNPACK partition with nothing on default kernels, the graph's MAdds = model + rewrite overhead
 (stock: 0 of 11 passes, 25 partitions, MISMATCH — the issue's census of the library's own model)."""
 
-import shutil
-from pathlib import Path
-
 import pytest
-
-HERE = Path(__file__).parent
+from rewrite_util import user_model_file
 
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    d = tmp_path_factory.mktemp("usercc")
-    shutil.copy(HERE / "user_condconv_net.py", d / "usercc.py")
-    return d / "usercc.py"
+    return user_model_file(tmp_path_factory, "user_condconv_net.py", "usercc.py")
 
 
 def _export(model_file, target, out):
