@@ -12,6 +12,7 @@ process, interleaved (stock.round_times), ratio = median over rounds of the per-
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -83,8 +84,7 @@ def main(argv=None) -> int:
             times = round_times(calls, args.rounds, args.block)
             for n in threads:
                 rows.append((label, n, pair_ratio(times, ("edgekit", n), ("stock", n)),
-                             sorted(times[("stock", n)])[len(times[("stock", n)]) // 2],
-                             sorted(times[("edgekit", n)])[len(times[("edgekit", n)]) // 2],
+                             statistics.median(times[("stock", n)]), statistics.median(times[("edgekit", n)]),
                              parts["stock"], parts["edgekit"]))
             print(f"{label}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             del calls

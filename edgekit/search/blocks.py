@@ -21,7 +21,7 @@ from torch import nn
 from edgekit.models.dyconv import DynamicConv2d
 from edgekit.models.dyrelu import DYReLU
 from edgekit.models.layers import ChannelShuffle
-from edgekit.models.micronet import DynamicShiftMax
+from edgekit.models.micronet import DynamicShiftMax, spatial_separable
 
 KINDS = ("micro", "dyconv")
 
@@ -65,8 +65,7 @@ class SearchBlock(nn.Module):
             act1, act2 = _act(spec, hidden, g), _act(spec, hidden, g)
         self.layers = nn.Sequential(
             expand, nn.BatchNorm2d(hidden), act1, ChannelShuffle(g) if g > 1 else nn.Identity(),
-            nn.Conv2d(hidden, hidden, (k, 1), (s, 1), (k // 2, 0), groups=hidden, bias=False), nn.BatchNorm2d(hidden),
-            nn.Conv2d(hidden, hidden, (1, k), (1, s), (0, k // 2), groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+            spatial_separable(hidden, hidden, hidden, k, s, hidden),  # MicroNet's (k,1) + (1,k) depthwise pair
             act2, project, nn.BatchNorm2d(cout))
 
     def forward(self, x):
