@@ -22,11 +22,11 @@ import time
 
 import numpy as np
 
-from edgekit.analysis.accuracy import tensor_error, topk_accuracy
+from edgekit.analysis.accuracy import tensor_error
 from edgekit.calibration.ranges import RangeCollector, describe
 from edgekit.errors import EdgekitError
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, n_samples, split_calibration, take
-from edgekit.exporters.quantize_policy import accuracy_with_budget, rank_by_added_error
+from edgekit.exporters.quantize_policy import accuracy_with_budget, eval_score, rank_by_added_error
 
 WEIGHTED = ("aten.conv2d.default", "aten.linear.default")
 
@@ -210,7 +210,7 @@ def quantize(model, example, options):
         x_eval, y_eval = eval_data
 
         def top1(gm):
-            return topk_accuracy(_logits(gm, x_eval)[0], y_eval).top1
+            return eval_score(_logits(gm, x_eval), y_eval)
 
         def ranked():
             names = {t for L in layers for t in (L.output, *L.inputs)}

@@ -27,15 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.analysis.accuracy import tensor_error, topk_accuracy
+from edgekit.analysis.accuracy import tensor_error
 from edgekit.errors import EdgekitError
 from edgekit.exporters.int8_io import META_KEY as IO_KEY
-from edgekit.exporters.int8_io import dequantize as io_dequantize
-from edgekit.exporters.int8_io import onnx_integer_io
-from edgekit.exporters.int8_io import quantize as io_quantize
+from edgekit.exporters.int8_io import dequantize_outputs, onnx_integer_io, quantize_inputs
 from edgekit.exporters.quantize_policy import (policy_report, choose_groups, accuracy_with_budget, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
-                                               annotate_layers, with_int8_top1)
+                                               annotate_layers, eval_score, with_int8_top1)
 
 METHODS = ("minmax", "percentile", "entropy")
 # onnxruntime's own calibrators, with their defaults (quantize_static's CalibrationMethod)
@@ -204,17 +202,10 @@ def predict(path, x: np.ndarray, outputs: list[str] | None = None) -> list[np.nd
     s = _session(path)
     name = s.get_inputs()[0].name
     io = json.loads(s.get_modelmeta().custom_metadata_map.get(IO_KEY) or "null")
-    if io:
-        x = io_quantize(x, io["input"]["scale"], io["input"]["zero_point"], io["input"]["dtype"])
+    x = quantize_inputs(x, io, name)
     res = [s.run(outputs, feed_of(x, name, i, i + 1)) for i in range(n_samples(x))]
     out = [np.concatenate([r[k] for r in res]) for k in range(len(res[0]))]
-    if io and outputs is None:
-        out[0] = io_dequantize(out[0], io["output"]["scale"], io["output"]["zero_point"])
-    return out
-
-
-def _minmax(y: np.ndarray) -> tuple[float, float]:
-    return float(np.min(y)), float(np.max(y))
+    return dequantize_outputs(out, io, [o.name for o in s.get_outputs()]) if outputs is None else out
 
 
 class OnnxQuantizer:
@@ -350,7 +341,8 @@ def quantize_onnx(fp32_onnx_path, out_path, calib, method: str = "minmax", int8_
         calib = calib if isinstance(calib, dict) else _nchw_or_nhwc(calib, src)
         q = OnnxQuantizer(src, calib, method=method, per_channel=per_channel, workdir=tmp)
         if eval_data is not None:
-            eval_data = (_nchw_or_nhwc(eval_data[0], src), eval_data[1])
+            eval_data = (eval_data[0] if isinstance(eval_data[0], dict) else _nchw_or_nhwc(eval_data[0], src),
+                         eval_data[1])
         return _quantize(q, Path(out_path), set(keep_float), eval_data, max_drop, search, int8_io)
 
 
@@ -432,7 +424,7 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
         x_eval, y_eval = eval_data
 
         def top1(path):
-            return topk_accuracy(predict(path, x_eval)[0], y_eval).top1
+            return eval_score(predict(path, x_eval), y_eval)
 
         final, forced, acc = accuracy_with_budget(
             top1, q.fp32, final, len(y_eval), max_drop,
@@ -450,11 +442,10 @@ def _quantize(q: OnnxQuantizer, out_path: Path, keep_float: set, eval_data, max_
     io = None
     if int8_io:  # the model takes and returns integers; accuracy is re-measured on that file
         proto = onnx.load(str(final))
-        io = onnx_integer_io(proto, (float(q.calib.min()), float(q.calib.max())),
-                             _minmax(predict(final, q.calib)[0]), "int8" if fmt == "qdq_s8" else "uint8")
+        io = onnx_integer_io(proto, q.calib, predict(final, q.calib), "int8" if fmt == "qdq_s8" else "uint8")
         onnx.save(proto, str(out_path))
         if acc is not None:
-            acc = with_int8_top1(acc, topk_accuracy(predict(out_path, eval_data[0])[0], eval_data[1]).top1, max_drop)
+            acc = with_int8_top1(acc, eval_score(predict(out_path, eval_data[0]), eval_data[1]), max_drop)
     else:
         onnx.save(onnx.load(str(final)), str(out_path))
     fp32_ms, int8_ms = alternating_ms([q.caller(q.fp32), q.caller(final)], seconds=0.6) if search else (None, None)

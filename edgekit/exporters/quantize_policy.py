@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 GROUPS = ("conv:dense", "conv:grouped", "conv:depthwise", "classifier", "dynamic")
 FASTER = 0.95  # a flip must save >5% to count as faster (timer noise on a shared machine)
@@ -92,6 +95,60 @@ def verdict(fp32_ms: float, int8_ms: float, runtime: str) -> str:
         return f"INT8 is {ratio:.2f}x FP32 on {runtime} here: faster, but not 0.7x"
     return (f"INT8 is {ratio:.2f}x FP32 on {runtime} here: no faster on this CPU (small, overhead-bound layers; "
             "the measured policy kept the layers that lost in INT8 float)")
+
+
+@dataclass
+class OutputReference:
+    """The labels of a --max-drop budget for a model with several outputs: the float (PyTorch) outputs
+    of the held-out samples, one (N, ...) array per output in the IO spec's order.
+
+    The accuracy signal is then `output_fidelity`: 100 x (1 - the worst over outputs of max |q - ref| /
+    max |ref|, each output against its own scale), so "top-1" 100 is exact and `--max-drop D` allows any
+    output to be off by D% of its own largest value. Taking the worst output means an INT8 layer that
+    ruins only the second output is caught even when the first is perfect."""
+    outputs: list
+    names: list
+
+    def __len__(self) -> int:
+        return len(self.outputs[0])
+
+
+def split_outputs(pred, ref: OutputReference) -> list[np.ndarray]:
+    """`pred` as one array per output: a list already, or one (N, sum of sizes) array of the outputs
+    flattened and concatenated per sample (LiteRT's fetch), split by the reference's sizes."""
+    if isinstance(pred, (list, tuple)):
+        return [np.asarray(p) for p in pred]
+    pred = np.asarray(pred).reshape(len(pred), -1)
+    sizes = np.cumsum([int(np.prod(r.shape[1:])) for r in ref.outputs])[:-1]
+    return list(np.split(pred, sizes, axis=1))
+
+
+def per_output_errors(pred, ref: OutputReference) -> dict[str, float]:
+    """{output name: max |pred - ref| / max |ref|} over the held-out samples."""
+    got = split_outputs(pred, ref)
+    if len(got) != len(ref.outputs):
+        raise ValueError(f"{len(got)} outputs to compare with {len(ref.outputs)} references")
+    errs = {}
+    for name, g, r in zip(ref.names, got, ref.outputs):
+        r = np.asarray(r, np.float64).reshape(len(r), -1)
+        g = np.asarray(g, np.float64).reshape(r.shape)
+        errs[name] = float(np.abs(g - r).max() / (np.abs(r).max() or 1.0))
+    return errs
+
+
+def output_fidelity(pred, ref: OutputReference) -> float:
+    """100 x (1 - the worst per-output error relative to that output's own scale): see OutputReference."""
+    return 100.0 * (1.0 - max(per_output_errors(pred, ref).values()))
+
+
+def eval_score(pred, labels) -> float:
+    """The --max-drop signal of predictions `pred` (one array, or a list of one per output): top-1 of the
+    first output against class labels, or `output_fidelity` against an OutputReference."""
+    if isinstance(labels, OutputReference):
+        return output_fidelity(pred, labels)
+    from edgekit.analysis.accuracy import topk_accuracy
+
+    return topk_accuracy(pred[0] if isinstance(pred, (list, tuple)) else pred, labels).top1
 
 
 def fallback_for_drop(ranked: list[str], max_drop: float, fp32_top1: float, int8_top1: float,

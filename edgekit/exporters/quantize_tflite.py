@@ -17,12 +17,12 @@ import time
 
 import numpy as np
 
-from edgekit.analysis.accuracy import tensor_error, topk_accuracy
+from edgekit.analysis.accuracy import tensor_error
 from edgekit.errors import EdgekitError
 from edgekit.exporters.quantize_onnx import Layer, check_max_drop, n_samples, split_calibration, take
 from edgekit.exporters.quantize_policy import (policy_report, choose_groups, accuracy_with_budget, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
-                                               annotate_layers)
+                                               annotate_layers, eval_score)
 
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 POOLS = ("MEAN", "AVERAGE_POOL_2D", "REDUCE_MAX")
@@ -182,7 +182,7 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
                  for d, v in zip(it.get_input_details(), calib.values())}
     else:
         calib = match_layout(calib, din["shape"])
-    if eval_data is not None:
+    if eval_data is not None and not several:  # several inputs: {name: (N, ...)} fed by _feed, like calib
         eval_data = (match_layout(eval_data[0], din["shape"]), eval_data[1])
     layers = tflite_layers(fp32)
     keep_float = set(keep_float)
@@ -249,7 +249,7 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
         x_eval, y_eval = eval_data
 
         def top1(content):
-            return topk_accuracy(tfl_predict(content, x_eval)[0], y_eval).top1
+            return eval_score(tfl_predict(content, x_eval)[0], y_eval)
 
         final, forced, acc = accuracy_with_budget(
             top1, fp32, final, len(y_eval), max_drop,
