@@ -174,7 +174,10 @@ def measure_parity(model, runner, input_shape: tuple[int, int, int], *, n: int =
 # ------------------------------------------------------------------------ several inputs / outputs
 
 def feed_for(x: np.ndarray, spec) -> np.ndarray:
-    """One input sample as the runtime takes it: its dtype (a TFLite graph takes token ids as int32)."""
+    """One input sample as the runtime takes it: its dtype (a TFLite graph takes token ids as int32), and
+    a float sample for an integer input with a (scale, zero point) (--int8-io) quantized on that grid."""
+    if np.issubdtype(np.asarray(x).dtype, np.floating) and spec.quantization is not None:
+        return np.ascontiguousarray(quantize(np.asarray(x, np.float32), *spec.quantization, np.dtype(spec.dtype)))
     feed = np.ascontiguousarray(x, dtype=np.dtype(spec.dtype))
     if tuple(feed.shape) != tuple(spec.shape):
         raise ValueError(f"runtime input {spec.name} has shape {tuple(spec.shape)}, expected {tuple(feed.shape)}")
@@ -219,7 +222,12 @@ def measure_parity_io(model, runner, io, *, n: int = 8, precision: str = "fp32",
     samples = sample_set(io, n, seed) if samples is None else list(samples)[:n]
     refs, outs = [], []
     for sample in samples:
-        refs.append(torch_outputs(model, sample))
-        got = runner.run(*(feed_for(x, s) for x, s in zip(sample, in_specs)))
+        feeds = [feed_for(x, s) for x, s in zip(sample, in_specs)]
+        # PyTorch sees what the runtime was fed: a quantized (--int8-io) input's dequantized values
+        seen = tuple(dequantize(f, *s.quantization) if s.quantization is not None and
+                     np.issubdtype(np.asarray(x).dtype, np.floating) else x
+                     for x, f, s in zip(sample, feeds, in_specs))
+        refs.append(torch_outputs(model, seen))
+        got = runner.run(*feeds)
         outs.append([from_runner_output(y, s) for y, s in zip(got, out_specs)])
     return per_output_parity(refs, outs, io.output_names, TOLERANCES.get(precision))

@@ -7,7 +7,8 @@ a folder with one sub-folder per input name holding one `.npy` per sample (sorte
 same names in every sub-folder), or `synthetic` (samples per input kind, as parity uses: a smoke
 test, accuracy meaningless). Arrays are model-ready (preprocessed, in the model's layout), and
 integer inputs must hold integer ids inside the input's range: edgekit never normalises or
-quantizes token ids. Every mismatch is one line naming the input. numpy only.
+quantizes token ids. Every mismatch is one line naming the input. numpy only (`split_for_max_drop` runs
+the float model, through torch).
 """
 
 from __future__ import annotations
@@ -114,3 +115,22 @@ def load_per_input(calib, io, size: int | None = None, seed: int = 0) -> dict[st
         idx = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
         data = {k: v[idx] for k, v in data.items()}
     return data
+
+
+def split_for_max_drop(model, io, data: dict[str, np.ndarray]):
+    """(calibration part, (held-out part, OutputReference)) for `--max-drop` on a model with several
+    inputs or outputs: the last quarter of the samples is held out and the float model's (`model`,
+    PyTorch) outputs on it are the reference every INT8 variant is judged against, per output (see
+    edgekit.exporters.quantize_policy.OutputReference). No labels are needed."""
+    from edgekit.analysis.parity import torch_outputs
+    from edgekit.exporters.quantize_policy import OutputReference
+
+    n = len(data[io.input_names[0]])
+    n_eval = max(1, n // 4)
+    if n - n_eval < 1:
+        raise EdgekitError(f"--max-drop needs at least 2 calibration samples, got {n}")
+    calib = {k: v[:-n_eval] for k, v in data.items()}
+    held = {k: v[-n_eval:] for k, v in data.items()}
+    refs = [torch_outputs(model, tuple(held[name][i:i + 1] for name in io.input_names)) for i in range(n_eval)]
+    outputs = [np.concatenate([r[j] for r in refs]) for j in range(len(io.output_names))]
+    return calib, (held, OutputReference(outputs, list(io.output_names)))

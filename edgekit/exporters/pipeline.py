@@ -33,7 +33,8 @@ from edgekit.fileio import atomic_outputs, check_writable
 ALL_TARGETS = tuple(EXPORTERS)  # onnx, tflite, openvino
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIB_METHODS = ("minmax", "percentile", "entropy")
-MULTI_IO_INT8 = ("onnx", "tflite", "executorch")  # targets whose INT8 takes per-input calibration (several inputs / outputs)
+MULTI_IO_INT8 = ("onnx", "tflite", "openvino", "executorch")  # targets whose INT8 takes per-input calibration
+MULTI_IO_INT8_IO = ("onnx", "openvino")  # targets whose --int8-io is per input / output name (several of them)
 
 # target → (census "module:function" (path) -> dict, graph MAdds "module:function" (path) -> int | .total,
 # or None when the census dict carries "graph_madds" itself)
@@ -334,14 +335,14 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
         model, card = stream_export.step, stream_export.card
     io = card.io
     if not io.is_single:
-        for flag, given in (("--nhwc", nhwc), ("--int8-io", int8_io), ("--max-drop", max_drop is not None)):
-            if given:
-                raise EdgekitError(f"{flag} is not supported yet for a model with several inputs or outputs "
-                                   f"({', '.join(io.input_names)} -> {', '.join(io.output_names)})")
-        not_yet = [t for t in targets if t not in MULTI_IO_INT8]
-        if precision == "int8" and not_yet:
-            raise EdgekitError(f"INT8 of a model with several inputs or outputs is not in this build yet for "
-                               f"{', '.join(not_yet)} (it is for {', '.join(MULTI_IO_INT8)}): export fp32 or fp16 there")
+        if nhwc:
+            raise EdgekitError(f"--nhwc is not supported yet for a model with several inputs or outputs "
+                               f"({', '.join(io.input_names)} -> {', '.join(io.output_names)})")
+        for flag, given, ok in (("INT8", precision == "int8", MULTI_IO_INT8), ("--int8-io", int8_io, MULTI_IO_INT8_IO)):
+            not_yet = [t for t in targets if t not in ok]
+            if given and not_yet:
+                raise EdgekitError(f"{flag} of a model with several inputs or outputs is not in this build yet for "
+                                   f"{', '.join(not_yet)} (it is for {', '.join(ok)})")
     base_madds = count_madds(model, card.input_size if io.is_single else io)
     calib_x, calib_extra = (None, {})
     if precision == "int8" and stream_export is not None:  # states calibrated by streaming the clips
@@ -354,11 +355,14 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
         if calib is None:
             raise EdgekitError("--int8 needs calibration data: --calib data.npz (one array per input name), a "
                                "folder with one sub-folder per input, or --calib synthetic")
-        from edgekit.calibration.per_input import load_per_input
+        from edgekit.calibration.per_input import load_per_input, split_for_max_drop
 
         calib_x = load_per_input(calib, io, size=calib_size)
-        calib_extra = {"calib_labels": None, "calib_size": int(len(calib_x[io.input_names[0]])),
-                       "search": bool(int8_search)}
+        calib_extra = {"calib_labels": None, "search": bool(int8_search)}
+        if max_drop is not None:  # the held-out quarter, judged on every output against PyTorch's
+            calib_x, calib_extra["eval_data"] = split_for_max_drop(model, io, calib_x)
+            calib_extra["max_drop"] = max_drop
+        calib_extra["calib_size"] = int(len(calib_x[io.input_names[0]]))
     elif precision == "int8":
         calib_x, calib_extra = load_int8_data(calib, card, calib_size, max_drop)
         calib_extra["search"] = bool(int8_search)
@@ -525,6 +529,10 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
         warnings.append(f"graph MAdds {graph_total:,} != model {base_madds.conv_madds:,} + rewrite overhead {overhead:,}")
 
     quantization = converted.pop("quantization", None)
+    if not io.is_single and (quantization or {}).get("accuracy"):  # --max-drop: what "top-1" means here
+        quantization["accuracy"]["metric"] = (
+            "output fidelity: 100 x (1 - worst over outputs of max |int8 - PyTorch| / that output's max |PyTorch|) "
+            "on the held-out quarter of the calibration data; --max-drop is in those points (% of an output's scale)")
     layout = converted.get("layout") or ("nhwc" if nhwc else "nchw")
     return {
         "edgekit_version": __version__,

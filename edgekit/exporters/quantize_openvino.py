@@ -17,16 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.analysis.accuracy import tensor_error, topk_accuracy
+from edgekit.analysis.accuracy import tensor_error
 from edgekit.errors import EdgekitError
-from edgekit.exporters.int8_io import dequantize as io_dequantize
-from edgekit.exporters.int8_io import openvino_integer_io
-from edgekit.exporters.int8_io import quantize as io_quantize
-from edgekit.exporters.quantize_onnx import REDUCE_RANGE, REDUCE_RANGE_WHY, Layer, check_max_drop, split_calibration
+from edgekit.exporters.int8_io import dequantize_outputs, openvino_integer_io, quantize_inputs
+from edgekit.exporters.quantize_onnx import (REDUCE_RANGE, REDUCE_RANGE_WHY, Layer, check_max_drop, n_samples,
+                                             split_calibration, take)
 from edgekit.exporters.quantize_tflite import match_layout
 from edgekit.exporters.quantize_policy import (policy_report, choose_groups, accuracy_with_budget, initial_precision,
                                                initial_reasons, rank_by_added_error, alternating_ms,
-                                               annotate_layers, with_int8_top1)
+                                               annotate_layers, eval_score, with_int8_top1)
 
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")
 POOLS = ("ReduceMean", "AvgPool", "ReduceMax", "AdaptiveAvgPool")
@@ -179,20 +178,33 @@ def _compile(model):
                                              "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
 
 
-def ov_predict(compiled, x: np.ndarray, outputs=None, io: dict | None = None) -> list[np.ndarray]:
-    """Outputs for each sample of float `x`; with an integer-I/O spec `io`, fed and read through it."""
+def feed(x, a: int, b: int) -> dict:
+    """The infer request's feed of samples a..b: input 0, or with several inputs ({input name: (N, ...)},
+    in the model's order, ids kept integer) each input by its index."""
+    if isinstance(x, dict):
+        return {i: np.ascontiguousarray(v[a:b]) for i, v in enumerate(x.values())}
+    return {0: x[a:b]}
+
+
+def ov_predict(compiled, x, outputs=None, io: dict | None = None) -> list[np.ndarray]:
+    """Every output (or those in `outputs`) for each sample of float `x` (one array, or {input name: array});
+    with an integer-I/O spec `io`, fed and read through it."""
     req = compiled.create_infer_request()
-    outs = outputs if outputs is not None else [compiled.output(0)]
-    if io:
-        x = io_quantize(x, io["input"]["scale"], io["input"]["zero_point"], io["input"]["dtype"])
+    outs = outputs if outputs is not None else list(compiled.outputs)
+    x = quantize_inputs(x, io, compiled.input(0).get_any_name())
     res = []
-    for i in range(len(x)):
-        r = req.infer({0: x[i:i + 1]})
+    for i in range(n_samples(x)):
+        r = req.infer(feed(x, i, i + 1))
         res.append([np.array(r[o]) for o in outs])
     res = [np.concatenate([r[k] for r in res]) for k in range(len(outs))]
-    if io and outputs is None:
-        res[0] = io_dequantize(res[0], io["output"]["scale"], io["output"]["zero_point"])
+    if outputs is None:
+        res = dequantize_outputs(res, io, [o.get_any_name() for o in outs])
     return res
+
+
+def _cosine(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
+    """The lowest cosine over the outputs."""
+    return min(tensor_error(r, g)["cosine"] for r, g in zip(ref, got))
 
 
 @contextlib.contextmanager
@@ -221,28 +233,35 @@ def _read(model_or_xml):
 
 def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool = False, keep_float=(), *,
                       eval_data=None, max_drop: float | None = None, search: bool = True):
-    """(INT8 ov.Model, report) for an FP32 ov.Model or .xml, calibrated on `calib` (N, C, H, W)."""
+    """(INT8 ov.Model, report) for an FP32 ov.Model or .xml, calibrated on `calib` (N, C, H, W), or for a model
+    with several inputs on {input name: (N, ...)} in the model's input order (ids kept integer: an integer
+    input only ever feeds ops NNCF leaves alone, as everything but the INT8 convs / matmuls is ignored)."""
     import nncf
 
     if method not in METHODS:
         raise EdgekitError(f"unknown calibration method {method!r} for openvino; choose from {', '.join(METHODS)}")
-    if calib is None or len(calib) == 0:
+    if calib is None or n_samples(calib) == 0:
         raise EdgekitError("INT8 needs calibration data: pass --calib DIR|file.npz (or 'synthetic')")
     check_max_drop(max_drop, eval_data)
     t0 = time.perf_counter()
     fp32 = _read(model_or_xml)
-    shape = list(fp32.input(0).get_partial_shape().to_shape())
-    calib = match_layout(np.asarray(calib, dtype=np.float32), shape)  # an --nhwc IR takes N, H, W, C
-    if eval_data is not None:
-        eval_data = (match_layout(np.asarray(eval_data[0], dtype=np.float32), shape), eval_data[1])
+    several = isinstance(calib, dict)
+    if several:
+        calib = {k: np.ascontiguousarray(v) for k, v in calib.items()}
+    else:
+        shape = list(fp32.input(0).get_partial_shape().to_shape())
+        calib = match_layout(np.asarray(calib, dtype=np.float32), shape)  # an --nhwc IR takes N, H, W, C
+        if eval_data is not None:
+            eval_data = (match_layout(np.asarray(eval_data[0], dtype=np.float32), shape), eval_data[1])
     layers = ov_layers(fp32)
     keep_float = set(keep_float)
     unknown = keep_float - {L.name for L in layers}
     if unknown:
         raise EdgekitError(f"--keep-float names no quantizable layer: {', '.join(sorted(unknown)[:3])}")
-    probe = calib[: min(32, len(calib))]
-    ref = ov_predict(_compile(fp32), probe)[0]
-    dataset = nncf.Dataset([calib[i:i + 1] for i in range(len(calib))])
+    probe = take(calib, 0, min(32, n_samples(calib)))
+    ref = ov_predict(_compile(fp32), probe)
+    # one item per sample: the input array, or with several inputs a dict {input index: array} (ids int64)
+    dataset = nncf.Dataset([feed(calib, i, i + 1) if several else calib[i:i + 1] for i in range(n_samples(calib))])
     # Everything that is not an INT8 layer is ignored by name: NNCF would otherwise put FakeQuantize
     # on the element-wise Shift-Max / DY-ReLU arithmetic too (the stock path's slowdown).
     all_names = {op.get_friendly_name() for op in fp32.get_ordered_ops()
@@ -269,7 +288,7 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
                 ignored = nncf.IgnoredScope(names=sorted(all_names - int8_names), validate=False)
                 with _quiet_nncf():  # its progress bars go to stdout, which --json owns
                     built[key] = nncf.quantize(fp32.clone(), dataset, preset=presets[key[1]],
-                                               subset_size=len(calib), ignored_scope=ignored,
+                                               subset_size=n_samples(calib), ignored_scope=ignored,
                                                fast_bias_correction=True, **advanced)
                 if REDUCE_RANGE:
                     seven_bit[id(built[key])] = seven_bit_weights(built[key], fp32)
@@ -290,13 +309,13 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
         if id(model) not in compiled:
             compiled[id(model)] = (model, _compile(model))
         req = compiled[id(model)][1].create_infer_request()
-        feed = {0: calib[:1]}
-        return lambda: req.infer(feed)
+        first = feed(calib, 0, 1)
+        return lambda: req.infer(first)
 
     def fidelity(model) -> float:
         if id(model) not in compiled:
             compiled[id(model)] = (model, _compile(model))
-        return tensor_error(ref, ov_predict(compiled[id(model)][1], probe)[0])["cosine"]
+        return _cosine(ref, ov_predict(compiled[id(model)][1], probe))
 
     if search:
         # symmetric (PERFORMANCE) vs asymmetric (MIXED) activations: the most faithful, then the fastest
@@ -316,10 +335,11 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
     acc = None
     if eval_data is not None and eval_data[1] is not None:
         x_eval, y_eval = eval_data
-        x_eval = np.ascontiguousarray(x_eval, dtype=np.float32)
+        if not several:
+            x_eval = np.ascontiguousarray(x_eval, dtype=np.float32)
 
         def top1(model):
-            return topk_accuracy(ov_predict(_compile(model), x_eval)[0], y_eval).top1
+            return eval_score(ov_predict(_compile(model), x_eval), y_eval)
 
         final, forced, acc = accuracy_with_budget(
             top1, fp32, final, len(y_eval), max_drop,
@@ -339,12 +359,9 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
     fp32_ms, int8_ms = alternating_ms([caller(fp32), caller(final)], seconds=0.6) if search else (None, None)
     io = None
     if int8_io:  # i8 input / output; accuracy and fidelity are re-measured on that model
-        final, io = openvino_integer_io(final.clone(), (float(calib.min()), float(calib.max())),
-                                        _minmax(ov_predict(_compile(final), calib)[0]))
+        final, io = openvino_integer_io(final.clone(), calib, ov_predict(_compile(final), calib))
         if acc is not None:
-            x_eval = np.ascontiguousarray(eval_data[0], dtype=np.float32)
-            acc = with_int8_top1(acc, topk_accuracy(ov_predict(_compile(final), x_eval, io=io)[0], eval_data[1]).top1,
-                                 max_drop)
+            acc = with_int8_top1(acc, eval_score(ov_predict(_compile(final), x_eval, io=io), eval_data[1]), max_drop)
     final_c = _compile(final)
     report = policy_report(
         runtime="openvino", tool=f"nncf.quantize (preset {preset.upper()}, ignored_scope = every op not quantized)"
@@ -352,10 +369,10 @@ def quantize_openvino(model_or_xml, calib, method: str = "minmax", int8_io: bool
         **({"seven_bit_multiplier_convs": final_seven_bit} if REDUCE_RANGE else {}),
         kept_float_for_aarch64=[{"layer": k, "why": v} for k, v in arm_float.items()],
         calib_method=method, calib_method_impl=METHOD_IMPL[method],
-        **(own_ranges.replaced(final) if method != "minmax" else {}), calib_samples=len(calib), int8_io=int8_io,
+        **(own_ranges.replaced(final) if method != "minmax" else {}), calib_samples=n_samples(calib), int8_io=int8_io,
         **({"io": io} if io else {}), precision=precision, reasons=reasons,
         present=present, layers=layers, forced=forced, fp32_ms=fp32_ms, int8_ms=int8_ms, search=search,
-        logits_cosine=tensor_error(ref, ov_predict(final_c, probe, io=io)[0])["cosine"], accuracy=acc, trials=trials,
+        logits_cosine=_cosine(ref, ov_predict(final_c, probe, io=io)), accuracy=acc, trials=trials,
         started=t0)
     return final, report
 
@@ -379,10 +396,6 @@ def aarch64_compatible(model, rebuild, rounds: int = 4) -> tuple[object, dict[st
         raise EdgekitError(f"OpenVINO INT8: {len(left)} convolution(s) still match a pattern the aarch64 CPU "
                            f"plugin refuses after keeping {len(kept)} float, first {left[0]['node']}")
     return model, kept
-
-
-def _minmax(y: np.ndarray) -> tuple[float, float]:
-    return float(np.min(y)), float(np.max(y))
 
 
 def activation_fake_quantizes(model) -> list:
@@ -430,7 +443,7 @@ class ActivationRanges:
     a KL search on one channel's sparse histogram clipped some channels to 4% of their range
     (84.9% top-1 on the digits model; 97.77, the FP32 figure, this way)."""
 
-    def __init__(self, fp32, calib: np.ndarray, method: str):
+    def __init__(self, fp32, calib, method: str):
         self.fp32, self.calib, self.method = fp32, calib, method
         self.cache: dict[str, tuple[float, float]] = {}
 
@@ -455,9 +468,12 @@ class ActivationRanges:
         m = self.fp32.clone()
         by_name = {op.get_friendly_name(): op for op in m.get_ordered_ops()}
         found = [t for t in tensors if t.rpartition(":")[0] in by_name]
-        m.add_outputs([by_name[t.rpartition(":")[0]].output(int(t.rpartition(":")[2])) for t in found])
+        added = m.add_outputs([by_name[t.rpartition(":")[0]].output(int(t.rpartition(":")[2])) for t in found])
         compiled = _compile(m)
-        outs = dict(zip(found, (compiled.output(i + 1) for i in range(len(found)))))  # output 0: the logits
+        # looked up, not counted: a tensor that already is a model output is not added again
+        index = {(o.get_node().get_friendly_name(), o.get_index()): i for i, o in enumerate(m.outputs)}
+        outs = {t: compiled.output(index[(o.get_node().get_friendly_name(), o.get_index())])
+                for t, o in zip(found, added)}
         per_channel = {}  # tensor -> (axis, channels wanted)
         for k in keys:
             t, _, ch = k.partition("|")
@@ -468,8 +484,8 @@ class ActivationRanges:
 
         def samples(channels: bool):
             def gen():
-                for i in range(len(self.calib)):
-                    r = req.infer({0: self.calib[i:i + 1]})
+                for i in range(n_samples(self.calib)):
+                    r = req.infer(feed(self.calib, i, i + 1))
                     acts = {}
                     for t, o in outs.items():
                         a = np.array(r[o])

@@ -43,20 +43,29 @@ class Runner(Protocol):
 
 def with_io_quantization(specs: list[TensorSpec], io_spec, kind: str) -> list[TensorSpec]:
     """`specs` with (scale, zero point) filled from an integer-I/O spec (edgekit.exporters.int8_io:
-    {"input": {name, dtype, scale, zero_point}, "output": {...}}, stored as JSON in ONNX metadata or
-    OpenVINO rt_info), so that integer I/O is fed the same way whatever the runtime."""
+    {"input": {name, dtype, scale, zero_point}, "output": {...}} for one input and output, or per name
+    {"inputs": [...], "outputs": [...]} for several; stored as JSON in ONNX metadata or OpenVINO
+    rt_info), so that integer I/O is fed the same way whatever the runtime. Entries without a scale
+    (token ids, never quantized) leave their tensor as it is."""
     if isinstance(io_spec, str):
         try:
             io_spec = json.loads(io_spec)
         except json.JSONDecodeError:
             return specs
-    entry = (io_spec or {}).get(kind)
-    if not entry or len(specs) != 1 or specs[0].quantization is not None:
-        return specs
-    (s,) = specs
-    if s.dtype != entry.get("dtype") or not entry.get("scale"):
-        return specs
-    return [replace(s, quantization=(float(entry["scale"]), int(entry["zero_point"])))]
+    io_spec = io_spec or {}
+    if kind + "s" in io_spec:  # several: matched by name, then by position
+        entries = list(io_spec[kind + "s"])
+        by_name = {e.get("name"): e for e in entries}
+        pairs = [(s, by_name.get(s.name, entries[i] if len(entries) == len(specs) else None))
+                 for i, s in enumerate(specs)]
+    else:
+        entry = io_spec.get(kind)
+        if not entry or len(specs) != 1:
+            return specs
+        pairs = [(specs[0], entry)]
+    return [replace(s, quantization=(float(e["scale"]), int(e["zero_point"])))
+            if e and s.quantization is None and s.dtype == e.get("dtype") and e.get("scale") else s
+            for s, e in pairs]
 
 
 # runtime name → (module, class, file extensions it opens)
