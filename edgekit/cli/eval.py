@@ -66,8 +66,9 @@ def eval_cmd(
     ssh: str = typer.Option(None, "--ssh", metavar="USER@HOST[:PORT]", help="Run the file on a device over SSH "
                             "(its own runtime; the data is preprocessed here and shipped as .npz)."),
     ssh_key: str = typer.Option(None, "--ssh-key", help="Private key for --ssh."),
-    task: str = typer.Option("classification", "--task", help="classification (top-1/top-5), detection-1d (mAP), "
-                             "moment-retrieval (R@k), dense (ODS-F / mIoU); formats in docs/tasks.md."),
+    task: str = typer.Option(None, "--task", help="classification (top-1/top-5), detection-1d (mAP), "
+                             "moment-retrieval (R@k), dense (ODS-F / mIoU); formats in docs/tasks.md. Default: the "
+                             "task the file's card declares (the research-line zoo does), else classification."),
     metric: str = typer.Option(None, "--metric", metavar="FILE.py:fn", help="Your own metric: fn(outputs, ground_truth) "
                                "returning {name: number}; both arguments map array names to (N, ...) arrays."),
     json_out: bool = JsonOpt,
@@ -85,6 +86,7 @@ def eval_cmd(
                            f"(edgekit eval micronet-m0 --weights {model} ...)")
     if ssh_key and not ssh:
         raise EdgekitError("--ssh-key needs --ssh")
+    task = task or (_declared_task(path).get("name") if path.suffix.lower() in TASK_FILES else None) or "classification"
     if task != "classification" or metric:
         from edgekit.analysis.metrics import task_module
 
@@ -169,7 +171,6 @@ def _eval_task(path: Path, data: str, module, task: str, metric: str | None, run
     import numpy as np
 
     from edgekit.analysis.metrics.task_data import load_npz, run_outputs, split_inputs
-    from edgekit.artifact import read_sidecar
     from edgekit.runtimes.base import open_runner
 
     fn = None
@@ -189,11 +190,18 @@ def _eval_task(path: Path, data: str, module, task: str, metric: str | None, run
             raise EdgekitError("--size cannot subset the ground truth a --metric reads: write a smaller .npz")
         inputs, gt, n = [a[:size] for a in inputs], _first_samples(gt, task, size), size
     # the sidecar may name which model output plays which role ({"task": {"outputs": {"scores": "out0"}}})
-    declared = read_sidecar(path).get("task") or {}
+    # and how raw heads become the task's outputs ({"task": {"decode": "proposals", ...}}: metrics/decode.py)
+    declared = _declared_task(path)
+    if declared.get("name") not in (None, task):
+        declared = {k: v for k, v in declared.items() if k == "outputs"}  # decoding is for the declared task only
     outputs = _with_progress(lambda cb: run_outputs(runner, inputs, n, cb), n)
     for role, name in (declared.get("outputs") or {}).items():
         if name in outputs and role not in outputs:
             outputs[role] = outputs[name]
+    if fn is None:
+        from edgekit.analysis.metrics.decode import decode
+
+        outputs = decode(outputs, declared)
     if fn is not None:
         metrics = run_metric(fn, metric, outputs, gt)
     else:
@@ -210,6 +218,14 @@ def _eval_task(path: Path, data: str, module, task: str, metric: str | None, run
     return {"runtime": runner.runtime, "file": str(path), "task": task, "metric": metric or task, "data": data,
             "n": n, "threads": threads, "inputs": [s.name for s in runner.inputs()],
             "outputs": [s.name for s in runner.outputs()], "metrics": metrics}
+
+
+def _declared_task(path: Path) -> dict:
+    """The file's task declaration: the sidecar's own `task` entry, else the one its card carries."""
+    from edgekit.artifact import read_sidecar
+
+    meta = read_sidecar(path)
+    return meta.get("task") or ((meta.get("card") or {}).get("extra") or {}).get("task") or {}
 
 
 def _first_samples(gt: dict, task: str, size: int) -> dict:

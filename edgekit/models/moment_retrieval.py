@@ -77,7 +77,8 @@ class MANSmall(nn.Module):
     outputs=(OutputSpec("scores", "scores", "alignment score per candidate moment (32+16+8+4 = 60; logits)"),
              OutputSpec("offsets", "boxes", "per candidate moment: (start, end) refinements")),
     extra={"published_weights": "none at this size: random weights, BatchNorm statistics from data; --weights for "
-                      "your own", "candidates": [[t, s] for s, n in ((1, 32), (2, 16), (4, 8), (8, 4))
-                                                   for t in range(n)]}))
+                      "your own",
+           "task": {"name": "moment-retrieval", "decode": "moment_offsets", "units": "video steps (32 per video)",
+                    "candidates": [[t, s] for s, n in ((1, 32), (2, 16), (4, 8), (8, 4)) for t in range(n)]}}))
 def man_small(num_classes: int = 1) -> nn.Module:
     return MANSmall()

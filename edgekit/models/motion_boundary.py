@@ -74,6 +74,7 @@ def _img(name):
              OutputSpec("flow_fw_refined", "dense", "refined forward flow (pixels)"),
              OutputSpec("flow_bw_refined", "dense", "refined backward flow (pixels)")),
     extra={"published_weights": "none at this size: random weights, BatchNorm statistics from data; --weights for "
-                      "your own"}))
+                      "your own",
+           "task": {"name": "dense", "decode": "sigmoid_map", "source": "boundary"}}))
 def mobonet_small(num_classes: int = 1) -> nn.Module:
     return MoBoNetSmall()

@@ -119,7 +119,8 @@ def _card(name, description, inputs, outputs, num_classes, paper, **extra) -> Ca
                 mean=KINETICS_MEAN, std=KINETICS_STD, paper=paper, description=description, inputs=inputs,
                 outputs=outputs, crop=inputs[0].shape[-1], resize=inputs[0].shape[-1],
                 extra={"published_weights": "none at this size: random weights, BatchNorm statistics from data; "
-                                  "--weights for your own", "postprocessing": "NMS outside the graph", **extra})
+                                  "--weights for your own", "postprocessing": "decoding and NMS outside the graph (edgekit eval: "
+                                                                        "extra.task)", **extra})
 
 
 @register_model(_card(
@@ -130,7 +131,8 @@ def _card(name, description, inputs, outputs, num_classes, paper, **extra) -> Ca
     (OutputSpec("scores", "scores", "per proposal: background + 20 class scores (logits)"),
      OutputSpec("ranking", "scores", "per proposal: actionness ranking score (logit)")),
     20, "Dai et al., Temporal Context Network for Activity Localization in Videos, ICCV 2017",
-    proposals=[list(p) for p in proposals(64)]))
+    task={"name": "detection-1d", "decode": "proposals", "units": "feature frames",
+          "proposals": [list(p) for p in proposals(64)]}))
 def tcn_small(num_classes: int = 20) -> nn.Module:
     return TCNSmall(num_classes)
 
@@ -144,6 +146,8 @@ def tcn_small(num_classes: int = 20) -> nn.Module:
                                           "background + 20 class logits, flattened level by level"),
      OutputSpec("offsets", "boxes", "per default span: (centre, length) offsets")),
     20, "Zhang et al., Dynamic Temporal Pyramid Network: A Closer Look at Multi-Scale Modeling for Activity "
-        "Detection, ACCV 2018", spans=3))
+        "Detection, ACCV 2018",
+    task={"name": "detection-1d", "decode": "default_spans", "units": "frames_slow steps (8 per clip)",
+          "levels": [[8, 1.0], [4, 2.0], [2, 4.0]], "lengths": [0.5, 1.0, 2.0]}))
 def dtpn_small(num_classes: int = 20) -> nn.Module:
     return DTPNSmall(num_classes)

@@ -71,15 +71,81 @@ def _export(name, target, out):
     return export_model(name, target, out=out).exports[0].meta
 
 
+@pytest.fixture(scope="module")
+def onnx_export(tmp_path_factory):
+    """name -> (sidecar meta, export folder): one ONNX export per model, shared by parity and eval."""
+    done = {}
+
+    def get(name):
+        if name not in done:
+            out = tmp_path_factory.mktemp(name)
+            done[name] = (_export(name, "onnx", out), out)
+        return done[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_onnx_parity_per_output_and_names(name, tmp_path):
-    meta = _export(name, "onnx", tmp_path)
+def test_onnx_parity_per_output_and_names(name, onnx_export):
+    meta, _ = onnx_export(name)
     outs = meta["parity"]["outputs"]
     assert list(outs) == list(MODELS[name][1])
     assert all(o["rel_max_abs_diff"] <= 1e-4 and o["output_scale"] > 1e-3 for o in outs.values()), outs
     assert [i["name"] for i in meta["inputs"]] == list(MODELS[name][0])
     # the graph's own count agrees (ONNX LSTM counted per step, Gemm over all of TCN's proposal rows)
     assert meta["madds"]["graph_matches_model"] is True, meta["madds"]
+
+
+def _ground_truth(name, decoded):
+    """A small ground truth built from PyTorch's own decoded outputs (so the metric is not trivially 0)."""
+    import numpy as np
+
+    if name in ("tcn-small", "dtpn-small"):
+        segs, labels, video = [], [], []
+        for v, (s, g) in enumerate(zip(decoded["scores"], decoded["segments"])):
+            a, c = np.unravel_index(np.argmax(s), s.shape)  # the video's best detection is one ground truth
+            segs += [g[a], [0.0, 4.0]]
+            labels += [c, (c + 1) % s.shape[1]]
+            video += [v, v]
+        return {"gt_segments": np.array(segs, np.float32), "gt_labels": np.array(labels), "gt_video": np.array(video)}
+    if name == "man-small":  # query 0: its best moment; query 1: a moment it ranks last
+        s, m = decoded["scores"], decoded["moments"]
+        return {"gt_moment": np.stack([m[0, s[0].argmax()], m[1, s[1].argmin()]]).astype(np.float32)}
+    return {"gt_map": (decoded["map"][:, 0] > 0.5).astype(np.uint8)}  # mobonet: its own map at threshold 0.5
+
+
+EXPECTED = {"tcn-small": "mAP@0.5", "dtpn-small": "mAP@0.5", "man-small": "R@1,IoU=0.7", "mobonet-small": "ODS-F"}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_scores_the_export_with_its_task_metric(name, onnx_export, tmp_path):
+    """`edgekit eval FILE --data npz` with no --task: the card's task and decoder apply, and the metric equals the
+    one computed from PyTorch's outputs (the stored reference) decoded and scored in-process."""
+    import json
+
+    import numpy as np
+
+    from edgekit.analysis.metrics import task_module
+    from edgekit.analysis.metrics.decode import decode
+    from tests.cli_helpers import run_cli
+
+    meta, out = onnx_export(name)
+    task = meta["card"]["extra"]["task"]
+    with np.load(out / meta["reference"]["file"]) as z:
+        inputs = {k[2:]: np.concatenate(list(z[k])) for k in z.files if k.startswith("x:")}
+        torch_out = {k[2:]: np.concatenate(list(z[k])) for k in z.files if k.startswith("y:")}
+    decoded = decode(torch_out, task)
+    gt = _ground_truth(name, decoded)
+    expected = task_module(task["name"]).evaluate(decoded, gt)
+    np.savez(tmp_path / "val.npz", **inputs, **gt)
+    proc = run_cli("eval", str(out / meta["file"]), "--data", str(tmp_path / "val.npz"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["task"] == task["name"] and got["n"] == 2
+    key = EXPECTED[name]
+    assert got["metrics"][key] == pytest.approx(expected[key], abs=1e-6), (got["metrics"], expected)
+    floor = {"mAP@0.5": 25.0, "R@1,IoU=0.7": 50.0, "ODS-F": 99.9}[key]  # the ground truth holds the model's best
+    assert got["metrics"][key] >= floor, got["metrics"]
 
 
 @pytest.mark.parametrize("name, partitions, left", [
