@@ -37,28 +37,17 @@ class StreamExport:
 
     def calibration(self, calib, card_size: int | None = None) -> dict:
         """Per-input INT8 calibration of the step model: the calibration clips (loaded and preprocessed
-        as the clip model's) stepped through the float step model, every step's chunk and states kept —
-        so each state is calibrated on the values it really holds while streaming."""
+        as the clip model's) streamed one after another as ONE video through the float step model
+        (state carried from clip to clip, as a deployed step model runs), every step's chunk and
+        states kept — so each state, and every window a temporal op reads, is calibrated on the
+        values it holds in a running stream. Restarting from zero states at every clip (the first
+        design) left the deep states (lag ≥ one clip) calibrated on the zero-filled warm-up only:
+        their ranges were too small and the streamed INT8 outputs 0.5 × scale off."""
         from edgekit.calibration import load_calibration
 
         clips, _ = load_calibration(calib, self.clip_card, size=card_size, seed=0)
-        clips = clips.astype(np.float32)
-        names = [i.name for i in self.card.io.inputs]
-        per = {n: [] for n in names}
-        s = self.step.frames_per_step
-        step = self.step.float().eval()
-        with torch.no_grad():
-            for clip in clips:
-                x = torch.from_numpy(clip[None])
-                states = step.zero_states()
-                for i in range(x.shape[2] // s):
-                    chunk = x[:, :, i * s:(i + 1) * s]
-                    for n, t in zip(names, (chunk, *states)):
-                        per[n].append(t.numpy())
-                    states = list(step(chunk, *states)[len(step.output_names):])
-        # the parity video: the calibration clips one after another (INT8 is judged on its data)
-        self.calib_video = np.concatenate(list(clips), axis=1)[None]
-        return {n: np.concatenate(v, 0) for n, v in per.items()}
+        self.calib_video = np.concatenate(list(clips.astype(np.float32)), axis=1)[None]
+        return stream_samples(self.step, self.calib_video, [i.name for i in self.card.io.inputs])
 
     def video(self, frames: int = PARITY_FRAMES, seed: int = 0) -> np.ndarray:
         if self.calib_video is not None and self.calib_video.shape[2] >= frames:
@@ -90,6 +79,23 @@ class StreamExport:
                            "outputs": {n: {"rel_max_abs_diff": float(r), "positions": int(k), "ok": bool(r <= tol)}
                                        for n, (r, k) in zip(names_of(entry), result.values())}}
         return entry
+
+
+def stream_samples(step, video: np.ndarray, names: list[str]) -> dict:
+    """{input name: (steps, ...)}: the chunk and the states the float `step` sees at every step of
+    `video` (1, C, T, ...) streamed from zero states."""
+    s = step.frames_per_step
+    per = {n: [] for n in names}
+    step = step.float().eval()
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(video, dtype=np.float32))
+        states = step.zero_states()
+        for i in range(x.shape[2] // s):
+            chunk = x[:, :, i * s:(i + 1) * s]
+            for n, t in zip(names, (chunk, *states)):
+                per[n].append(t.numpy().copy())
+            states = list(step(chunk, *states)[len(step.output_names):])
+    return {n: np.concatenate(v, 0) for n, v in per.items()}
 
 
 def names_of(entry: dict) -> list[str]:
