@@ -219,6 +219,8 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
                 with contextlib.redirect_stderr(io.StringIO()):  # per-tensor tqdm bars
                     res = make(names).quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
                 built[names] = bytes(res.quantized_model)
+                if several:  # the IO spec's output names, as the float file has them
+                    built[names] = keep_output_names(fp32, built[names])
                 if int8_io:
                     built[names] = strip_io_quantization(built[names])
         return built[names]
@@ -317,17 +319,41 @@ def io_boundary_ops(content: bytes) -> list[tuple[str, str]]:
     return out
 
 
+def _model_object(content: bytes):
+    """The flatbuffer as a mutable object, with data stored after it (by offset) inlined again."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    for buf in model.buffers or []:
+        if getattr(buf, "offset", 0) > 1:
+            buf.data = np.frombuffer(content[buf.offset:buf.offset + buf.size], dtype=np.uint8).copy()
+            buf.offset, buf.size = 0, 0
+    return model
+
+
+def keep_output_names(fp32: bytes, content: bytes) -> bytes:
+    """`content` with its graph outputs' tensor names those of the float file: ai-edge-quantizer names the
+    float tensor after the DEQUANTIZE it adds before an output `<name>_dequant`, so the INT8 file's outputs
+    would not be the float file's (nor the IO spec's) by name."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    want = [d["name"] for d in _interpreter(fp32).get_output_details()]
+    if [d["name"] for d in _interpreter(content).get_output_details()] == want:
+        return content
+    model = _model_object(content)
+    sg = model.subgraphs[0]
+    for t, name in zip(sg.outputs, want):
+        sg.tensors[t].name = name.encode()
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def strip_io_quantization(content: bytes) -> bytes:
     """Integer I/O: drop the QUANTIZE after the float input and the DEQUANTIZE before the float
     output, so the graph takes and returns int8 tensors (their scale / zero point are in the file)."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    for buf in model.buffers or []:  # data stored after the flatbuffer (by offset): inline it again
-        if getattr(buf, "offset", 0) > 1:
-            buf.data = np.frombuffer(content[buf.offset:buf.offset + buf.size], dtype=np.uint8).copy()
-            buf.offset, buf.size = 0, 0
+    model = _model_object(content)
     sg = model.subgraphs[0]
 
     def code(op):
