@@ -59,25 +59,33 @@ class StreamExport:
 
     def measure(self, target: str, path, precision: str = "fp32", runner=None) -> dict:
         """The sidecar's `stream` entry, with the streamed parity on `path`'s runtime."""
-        from edgekit.rewrite.stream.verify import compare
+        from edgekit.rewrite.stream.verify import INT8_GROWTH, position_errors, teacher_forced, thirds
         from edgekit.runtimes.stream_runner import StreamRunner
 
         entry = dict(self.info)
         video = self.video()
         sr = StreamRunner(path, entry=entry, runner=runner)
         streamed = [torch.from_numpy(np.ascontiguousarray(o)) for o in sr.run_video(video, aligned=False)]
+        step, x = self.step.float().eval(), torch.from_numpy(video)
         with torch.no_grad():
-            result = compare(self.step.float().eval(), self.clip_model.float().eval(), torch.from_numpy(video),
-                             streamed=streamed)
+            errors = position_errors(step, self.clip_model.float().eval(), x, streamed=streamed)
         tol = STREAM_TOL.get(precision, 1e-4)
+        outputs = {}
+        forced = teacher_forced(step, sr.runner.run, x) if precision == "int8" else [None] * len(errors)
+        for n, e, f in zip(names_of(entry), errors.values(), forced):
+            r = float(e.max()) if len(e) else 0.0
+            o = outputs[n] = {"rel_max_abs_diff": r, "positions": len(e), "ok": bool(r <= tol)}
+            if precision == "int8":  # does the error grow as the state is fed back? (it must not)
+                o["by_position"] = {k: round(v, 6) for k, v in thirds(e).items()}
+                o["grows"] = bool(o["by_position"]["growth"] > INT8_GROWTH)
+                o["teacher_forced"] = f  # one step fed the float model's states
         entry["parity"] = {"runtime": sr.runtime, "video_frames": int(video.shape[2]), "tolerance": tol,
                            "video": "calibration clips, one after another" if self.calib_video is not None
                            and video.shape[2] >= PARITY_FRAMES and self.calib_video.shape[2] >= PARITY_FRAMES
                            else "random normal",
                            "reference": "clip model (PyTorch, float32) on the whole video"
                                         + (", pooled over each window" if self.step.has_window_pool else ""),
-                           "outputs": {n: {"rel_max_abs_diff": float(r), "positions": int(k), "ok": bool(r <= tol)}
-                                       for n, (r, k) in zip(names_of(entry), result.values())}}
+                           "outputs": outputs}
         return entry
 
 

@@ -112,6 +112,14 @@ def compare(step, model, video: torch.Tensor, streamed=None) -> dict:
     """{output name: (max |streamed − clip| / clip scale, compared positions)} on this video.
     `streamed`: the outputs of a run elsewhere (a runtime), as `run_stream` returns them (warm-up
     steps included); default: run `step` here."""
+    return {n: (float(e.max()) if len(e) else 0.0, len(e)) for n, e in position_errors(step, model, video, streamed).items()}
+
+
+def position_errors(step, model, video: torch.Tensor, streamed=None) -> dict:
+    """{output name: per compared output position, max |streamed − clip| / clip scale} (numpy, in
+    output-time order): what `compare` maximises, kept per position to see an error grow over a stream."""
+    import numpy as np
+
     if streamed is None:
         streamed = run_stream(step, video)
     n_steps = video.shape[2] // step.frames_per_step
@@ -123,15 +131,14 @@ def compare(step, model, video: torch.Tensor, streamed=None) -> dict:
         for j, name in enumerate(step.output_names):
             if step.output_kinds[j] == "temporal":
                 raise EdgekitError("--stream: a model with both a global pool and per-time-step outputs is not supported yet")
-            diffs, scale, count = 0.0, 0.0, 0
+            diffs, scale = [], 0.0
             for k in range(n_steps - D):
                 if refs[k] is None:
                     continue
                 ref, got = refs[k][j], streamed[j][:, k + D]
-                diffs = max(diffs, float((got - ref).abs().max()))
+                diffs.append(float((got - ref).abs().max()))
                 scale = max(scale, float(ref.abs().max()))
-                count += 1
-            result[name] = (diffs / max(scale, 1e-30), count)
+            result[name] = np.asarray(diffs) / max(scale, 1e-30)
         return result
     clip = clip_outputs(model, video)
     for j, name in enumerate(step.output_names):
@@ -140,10 +147,62 @@ def compare(step, model, video: torch.Tensor, streamed=None) -> dict:
         n = min(got.shape[2], ref.shape[2])
         if n < 1:
             raise EdgekitError(f"the video is too short to compare: {video.shape[2]} frames, delay {D} steps")
-        d = float((got[:, :, :n] - ref[:, :, :n]).abs().max())
+        d = (got[:, :, :n] - ref[:, :, :n]).abs()
+        per = d.transpose(0, 2).reshape(n, -1).max(1).values  # time is axis 2
         scale = float(ref[:, :, :n].abs().max())
-        result[name] = (d / max(scale, 1e-30), n)
+        result[name] = per.double().numpy() / max(scale, 1e-30)
     return result
+
+
+def thirds(errors) -> dict:
+    """max error over the first, middle and last third of the compared positions, and last / first:
+    an error that grows with the number of steps (state fed back re-scaled or clipped) shows as growth."""
+    import numpy as np
+
+    parts = [p for p in np.array_split(np.asarray(errors, dtype=float), 3)]
+    first, middle, last = (float(p.max()) if len(p) else 0.0 for p in parts)
+    return {"first": first, "middle": middle, "last": last, "growth": last / max(first, 1e-30)}
+
+
+INT8_STREAM_RATIO = 1.5  # streamed INT8 error / the INT8 clip model's error, at most
+INT8_GROWTH = 1.5  # error over the last third of a stream / over the first third, at most
+
+
+def int8_stream_problems(errors, clip_int8_error: float, ratio: float = INT8_STREAM_RATIO,
+                         growth: float = INT8_GROWTH) -> list[str]:
+    """What is wrong with a streamed INT8 run whose per-position errors (`position_errors`) are
+    `errors`, against the INT8 clip model's error on the same video (`clip_int8_error`, x scale):
+    the stream must be about as good as the clip model and must not get worse as it runs."""
+    t = thirds(errors)
+    worst = max(t["first"], t["middle"], t["last"])
+    out = []
+    if worst > ratio * clip_int8_error:
+        out.append(f"streamed INT8 error {worst:.3g} x scale > {ratio} x the INT8 clip model's {clip_int8_error:.3g}")
+    if t["growth"] > growth:
+        out.append(f"streamed INT8 error grows over the stream: first third {t['first']:.3g}, last {t['last']:.3g}")
+    return out
+
+
+def teacher_forced(step, run_one, video: torch.Tensor) -> list[float]:
+    """Per output: max over the steps of |runtime − float step| / output scale when the runtime's step
+    (`run_one(chunk, *states)` → its outputs, numpy) is fed the FLOAT step model's states — the error
+    of one step on its own, without any state it produced itself."""
+    import numpy as np
+
+    s, n_out = step.frames_per_step, len(step.output_names)
+    states = step.zero_states()
+    diffs, scales = [0.0] * n_out, [0.0] * n_out
+    with torch.no_grad():
+        for i in range(video.shape[2] // s):
+            chunk = video[:, :, i * s:(i + 1) * s]
+            res = step(chunk, *states)
+            got = run_one(chunk.numpy(), *[t.numpy() for t in states])
+            for j in range(n_out):
+                ref = res[j].numpy()
+                diffs[j] = max(diffs[j], float(np.abs(np.asarray(got[j]).reshape(ref.shape) - ref).max()))
+                scales[j] = max(scales[j], float(np.abs(ref).max()))
+            states = list(res[n_out:])
+    return [d / max(sc, 1e-30) for d, sc in zip(diffs, scales)]
 
 
 def _m_out(step, j: int) -> int:
