@@ -17,10 +17,14 @@ EXAMPLES = """Examples:
 
   edgekit stream tan-small-stream.onnx --video frames/ --json
 
+  edgekit stream s3d-small-stream.tflite --video clip.npy --ssh pi@raspberrypi --ssh-key ~/.ssh/id_ed25519 -o scores.npz
+
 A .npy video is float (C, T, H, W) or (1, C, T, H, W) already normalised, (C, T) for a sequence model,
 or uint8 (T, H, W, C) frames normalised with the card's mean/std; frames/ holds one image (or .npy
 H×W×C uint8 frame) per time step, in name order. Output time k comes out of step k + delay_steps; the
-outputs written are aligned (index k = output time k). Exit codes: 0 done, 2 bad input (nothing written).
+outputs written are aligned (index k = output time k). With --ssh the steps run on the device (python3,
+numpy and the runtime there; EDGEKIT_SSH_PYTHON names another interpreter), which carries the state;
+only the outputs come back. Exit codes: 0 done, 2 bad input (nothing written).
 """
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
@@ -86,6 +90,9 @@ def stream_cmd(
     threads: int = typer.Option(1, "--threads", min=1, max=1024, help="Intra-op threads."),
     output: str = typer.Option(None, "--output", "-o", help="Write the aligned outputs: .npy (one output) or .npz."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing --output."),
+    ssh: str = typer.Option(None, "--ssh", metavar="USER@HOST[:PORT]",
+                            help="Run on a device over SSH (key auth), carrying the state there."),
+    ssh_key: str = typer.Option(None, "--ssh-key", help="Private key for --ssh."),
     json_out: bool = JsonOpt,
 ):
     """Run step model FILE over a video on its runtime, carrying the state from step to step."""
@@ -107,14 +114,29 @@ def stream_cmd(
     entry = stream_entry(file)
     meta = read_sidecar(file)
     x = load_video(video, meta.get("card") or {})
-    runner = StreamRunner(file, runtime=runtime, threads=threads, entry=entry)
-    n_steps = runner.check_video(x)
+    if ssh_key and not ssh:
+        raise EdgekitError("--ssh-key needs --ssh")
     names = [o["name"] for o in entry["outputs"]]
     if out_path is not None and out_path.suffix.lower() == ".npy" and len(names) > 1:
         raise EdgekitError(f"-o {output}: the model has {len(names)} outputs ({', '.join(names)}); write a .npz")
-    t0 = time.perf_counter()
-    outs = runner.run_video(x)
-    seconds = time.perf_counter() - t0
+    remote = None
+    if ssh:
+        from types import SimpleNamespace
+
+        from edgekit.rewrite.stream.remote import stream_over_ssh
+
+        runner = SimpleNamespace(chunk_shape=tuple(entry["input"]["shape"]), frames_per_step=int(entry["frames_per_step"]),
+                                 delay_steps=int(entry["delay_steps"]))
+        n_steps = StreamRunner.check_video(runner, x)  # refused here, before anything reaches the device
+        outs, remote = stream_over_ssh(ssh, file, x, runtime, ssh_key, threads=threads)
+        runner.runtime = remote.get("runtime")
+        seconds = (remote.get("ms_per_step") or 0) * n_steps / 1000
+    else:
+        runner = StreamRunner(file, runtime=runtime, threads=threads, entry=entry)
+        n_steps = runner.check_video(x)
+        t0 = time.perf_counter()
+        outs = runner.run_video(x)
+        seconds = time.perf_counter() - t0
     if out_path is not None:
         with atomic_outputs(out_path, force=force) as (tmp,):
             with open(tmp, "wb") as fh:
@@ -127,12 +149,19 @@ def stream_cmd(
               "outputs": {n: list(o.shape) for n, o in zip(names, outs)},
               "ms_per_step": round(1000 * seconds / n_steps, 3), "state_bytes": entry.get("state_bytes"),
               "madds_per_step": entry.get("madds_per_step"), "written": str(out_path) if out_path else None}
+    if remote is not None:
+        result.update(where=f"ssh://{remote['device']['target']}", runtime_version=remote.get("runtime_version"),
+                      device={**(remote.get("host") or {}), **remote["device"], "interpreter": remote.get("interpreter")},
+                      emulated=remote.get("emulated"))
     if json_out:
         print_json(result)
         return
-    console.print(f"{file} on {runner.runtime}: {n_steps} steps of {runner.frames_per_step} frames "
+    where = f" on {result['where'][len('ssh://'):]}" if remote is not None else ""
+    console.print(f"{file} on {runner.runtime}{where}: {n_steps} steps of {runner.frames_per_step} frames "
                   f"({x.shape[2]} frames), delay {runner.delay_steps} steps, {result['ms_per_step']} ms/step",
                   highlight=False, markup=False, soft_wrap=True)
+    if result.get("emulated"):
+        console.print(f"EMULATED ({result['emulated']}): ms/step is not a latency", highlight=False, markup=False)
     for n, o in zip(names, outs):
         console.print(f"  {n}: {tuple(o.shape)} (output times 0..{max(0, n_steps - runner.delay_steps) - 1})",
                       highlight=False, markup=False, soft_wrap=True)
