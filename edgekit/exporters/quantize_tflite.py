@@ -113,6 +113,10 @@ def _io(it):
 def _feed(it, x):
     if isinstance(x, dict):  # several inputs, in the graph's order; ids cast to the file's int32
         for d, v in zip(it.get_input_details(), x.values()):
+            scale, zp = d["quantization"]
+            if scale and np.issubdtype(np.asarray(v).dtype, np.floating):  # an --int8-io input: its own grid
+                info = np.iinfo(d["dtype"])
+                v = np.clip(np.round(v / scale) + zp, info.min, info.max)
             it.set_tensor(d["index"], np.ascontiguousarray(v, dtype=d["dtype"]))
         return
     d = it.get_input_details()[0]
@@ -219,10 +223,10 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
                 with contextlib.redirect_stderr(io.StringIO()):  # per-tensor tqdm bars
                     res = make(names).quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
                 built[names] = bytes(res.quantized_model)
-                if several:  # the IO spec's output names, as the float file has them
-                    built[names] = keep_output_names(fp32, built[names])
                 if int8_io:
                     built[names] = strip_io_quantization(built[names])
+                if several:  # the IO spec's names, as the float file has them
+                    built[names] = keep_io_names(fp32, built[names])
         return built[names]
 
     def int8_set(prec, forced=()):
@@ -304,17 +308,22 @@ def override_ranges(calibration: dict, ranges: dict[str, tuple[float, float]]) -
     return n
 
 
+def _float_inputs(it) -> set[int]:
+    """Tensor indexes of the graph's float inputs (integer ones, token ids, are never quantized)."""
+    return {d["index"] for d in it.get_input_details() if np.issubdtype(np.dtype(d["dtype"]), np.floating)}
+
+
 def io_boundary_ops(content: bytes) -> list[tuple[str, str]]:
-    """(scope, op name) of the ops reading the graph input and writing the graph output: with
-    --int8-io they are quantized so the graph starts with a QUANTIZE and ends with a DEQUANTIZE."""
+    """(scope, op name) of the ops reading a float graph input and writing a graph output: with
+    --int8-io they are quantized so the graph starts with QUANTIZEs and ends with DEQUANTIZEs."""
     it = _interpreter(content)
     tensors = {t["index"]: t["name"] for t in it.get_tensor_details()}
-    (din,), (dout,) = it.get_input_details(), it.get_output_details()
+    ins, outs = _float_inputs(it), {d["index"] for d in it.get_output_details()}
     out = []
     for op in it._get_ops_details():
         if op["op_name"] == "DELEGATE":
             continue
-        if din["index"] in op["inputs"] or dout["index"] in op["outputs"]:
+        if ins & set(op["inputs"]) or outs & set(op["outputs"]):
             out.append((";".join(tensors[o] for o in op["outputs"]) + ";", op["op_name"]))
     return out
 
@@ -331,18 +340,30 @@ def _model_object(content: bytes):
     return model
 
 
-def keep_output_names(fp32: bytes, content: bytes) -> bytes:
-    """`content` with its graph outputs' tensor names those of the float file: ai-edge-quantizer names the
-    float tensor after the DEQUANTIZE it adds before an output `<name>_dequant`, so the INT8 file's outputs
-    would not be the float file's (nor the IO spec's) by name."""
+def _io_names(content: bytes) -> list[list[str]]:
+    it = _interpreter(content)
+    return [[d["name"] for d in it.get_input_details()], [d["name"] for d in it.get_output_details()]]
+
+
+def keep_io_names(fp32: bytes, content: bytes) -> bytes:
+    """`content` with its graph inputs' and outputs' tensor names those of the float file: ai-edge-quantizer
+    names the float tensor after the DEQUANTIZE it adds before an output `<name>_dequant` (and --int8-io makes
+    the QUANTIZE's output the input), so the INT8 file's I/O would not be the float file's (nor the IO spec's)
+    by name. A float tensor left unused under the same name is renamed out of the way."""
     from ai_edge_litert.tools import flatbuffer_utils
 
-    want = [d["name"] for d in _interpreter(fp32).get_output_details()]
-    if [d["name"] for d in _interpreter(content).get_output_details()] == want:
+    want = _io_names(fp32)
+    if _io_names(content) == want:
         return content
     model = _model_object(content)
     sg = model.subgraphs[0]
-    for t, name in zip(sg.outputs, want):
+    io = list(sg.inputs) + list(sg.outputs)
+    names = want[0] + want[1]
+    taken = {n.encode() for n in names}
+    for i, t in enumerate(sg.tensors):
+        if i not in io and t.name in taken:
+            t.name = t.name + b"_float"
+    for t, name in zip(io, names):
         sg.tensors[t].name = name.encode()
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
@@ -368,16 +389,17 @@ def strip_io_quantization(content: bytes) -> bytes:
         elif code(op) == schema.BuiltinOperator.DEQUANTIZE and op.outputs[0] in sg.outputs:
             remap[op.outputs[0]] = op.inputs[0]
             drop.append(op)
-    missing = [t for t in list(sg.inputs) + list(sg.outputs) if t not in remap]
+    ints = [t for t in sg.inputs if sg.tensors[t].type not in (schema.TensorType.FLOAT32, schema.TensorType.FLOAT16)]
+    missing = [t for t in list(sg.inputs) + list(sg.outputs) if t not in remap and t not in ints]
     if missing:
         raise EdgekitError("--int8-io: the quantized graph has no QUANTIZE/DEQUANTIZE at its input/output to remove "
                            "(the first or last op could not be quantized)")
     for t in list(sg.inputs) + list(sg.outputs):  # the float tensor must feed nothing else
         users = [op for op in sg.operators if op not in drop and t in list(op.inputs)]
-        if users and t in sg.inputs:
+        if users and t in sg.inputs and t not in ints:
             raise EdgekitError("--int8-io: the float input also feeds float ops; it cannot become int8")
     sg.operators = [op for op in sg.operators if op not in drop]
-    sg.inputs = [remap[t] for t in sg.inputs]
+    sg.inputs = [remap.get(t, t) for t in sg.inputs]  # token ids: kept as they are
     sg.outputs = [remap[t] for t in sg.outputs]
     for sig in model.signatureDefs or []:
         for t in list(sig.inputs) + list(sig.outputs):
@@ -386,13 +408,21 @@ def strip_io_quantization(content: bytes) -> bytes:
 
 
 def io_spec(content: bytes) -> dict:
+    """The integer-I/O spec (edgekit.exporters.int8_io's form): one input and output, or per name."""
+    from edgekit.exporters.int8_io import kept_entry
+
     it = _interpreter(content)
 
     def spec(d):
+        if not d["quantization"][0]:  # token ids: no grid
+            return kept_entry(d["name"], d["dtype"])
         return {"name": d["name"], "dtype": np.dtype(d["dtype"]).name, "scale": float(d["quantization"][0]),
                 "zero_point": int(d["quantization"][1])}
 
-    return {"input": spec(it.get_input_details()[0]), "output": spec(it.get_output_details()[0])}
+    ins, outs = it.get_input_details(), it.get_output_details()
+    if len(ins) == 1 and len(outs) == 1:
+        return {"input": spec(ins[0]), "output": spec(outs[0])}
+    return {"inputs": [spec(d) for d in ins], "outputs": [spec(d) for d in outs]}
 
 
 def layer_errors(fp32: bytes, quantized: bytes, layers, probe) -> dict[str, dict]:
