@@ -34,7 +34,7 @@ ALL_TARGETS = tuple(EXPORTERS)  # onnx, tflite, openvino
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIB_METHODS = ("minmax", "percentile", "entropy")
 MULTI_IO_INT8 = ("onnx", "tflite", "openvino", "executorch")  # targets whose INT8 takes per-input calibration
-MULTI_IO_INT8_IO = ("onnx", "openvino")  # targets whose --int8-io is per input / output name (several of them)
+MULTI_IO_INT8_IO = ("onnx", "tflite", "openvino")  # targets whose --int8-io is per input / output name
 
 # target → (census "module:function" (path) -> dict, graph MAdds "module:function" (path) -> int | .total,
 # or None when the census dict carries "graph_madds" itself)

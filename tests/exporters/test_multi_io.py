@@ -236,12 +236,12 @@ def test_bad_calibration_is_one_line(tmp_path, override, needles):
 
 
 def test_int8_io_of_several_inputs_on_a_target_without_it_is_one_line(tmp_path):
-    """INT8 of such models now runs on all four targets (tests/exporters/test_multi_io_int8.py); per-name
-    --int8-io on ONNX and OpenVINO only."""
+    """INT8 of such models now runs on all four targets and per-name --int8-io on ONNX, TFLite and OpenVINO
+    (tests/exporters/test_multi_io_int8.py); an ExecuTorch program keeps float I/O."""
     calib = _retrieval_calib(tmp_path / "calib.npz")
     proc = run_cli("export", f"{MODELS}:retrieval", "--input", "video=32,16", "--input", "tokens=6:int64", "--target",
-                   "tflite", "--int8", "--int8-io", "--calib", calib, "-o", tmp_path / "out")
-    assert_user_error(proc, "--int8-io of a model with several inputs or outputs is not in this build yet for tflite")
+                   "executorch", "--int8", "--int8-io", "--calib", calib, "-o", tmp_path / "out")
+    assert_user_error(proc, "--int8-io is not supported on executorch")
     assert not (tmp_path / "out").exists()
 
 

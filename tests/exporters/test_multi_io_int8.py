@@ -129,7 +129,7 @@ def test_float_and_int8_tflite_of_one_model_keep_the_same_order(tmp_path):
     assert order[0] == order[1] == (["image", "tokens"], ["logits", "dense"])
 
 
-@pytest.mark.parametrize("target,int_type", [("onnx", "uint8"), ("openvino", "int8")])
+@pytest.mark.parametrize("target,int_type", [("onnx", "uint8"), ("tflite", "int8"), ("openvino", "int8")])
 def test_int8_io_per_name(tmp_path, target, int_type):
     """--int8-io: the image and both outputs 8-bit with their own scale / zero point (sidecar, runner), the
     token ids int64. Fed the quantized image, the integer-I/O file's dequantized outputs match the float-I/O
@@ -141,14 +141,15 @@ def test_int8_io_per_name(tmp_path, target, int_type):
     float_io = _export("image_text", target, tmp_path / "f")
     int_io = _export("image_text", target, tmp_path / "i", int8_io=True)
     spec = int_io.exports[0].meta["quantization"]["io"]
+    ids = "int32" if target == "tflite" else "int64"  # LiteRT stores ids as int32 in its float file too
     assert [e["name"] for e in spec["inputs"]] == ["image", "tokens"]
-    assert [e["dtype"] for e in spec["inputs"]] == [int_type, "int64"] and spec["inputs"][1]["scale"] is None
+    assert [e["dtype"] for e in spec["inputs"]] == [int_type, ids] and spec["inputs"][1]["scale"] is None
     assert [e["name"] for e in spec["outputs"]] == ["logits", "dense"]
     assert all(e["dtype"] == int_type and e["scale"] > 0 for e in spec["outputs"])
-    assert _file_dtypes(int_io.file) == [int_type, "int64"]
+    assert _file_dtypes(int_io.file) == [int_type, ids]
     r_int, r_float = open_runner(int_io.file), open_runner(float_io.file)
     ins, outs = r_int.inputs(), r_int.outputs()
-    assert [s.dtype for s in ins] == [int_type, "int64"] and ins[1].quantization is None
+    assert [s.dtype for s in ins] == [int_type, ids] and ins[1].quantization is None
     assert ins[0].quantization == (spec["inputs"][0]["scale"], spec["inputs"][0]["zero_point"])
     assert [s.quantization for s in outs] == [(e["scale"], e["zero_point"]) for e in spec["outputs"]]
     _, io = _model()
