@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.runtimes.device_bench import delegate_partitions, dist_version  # one walk, on devices too
+from edgekit.analysis.xnnpack_why import explain
 from edgekit.runtimes.litert_runner import make_interpreter
 
 # Ops whose presence inside a graph means layout or indexing work the model itself does not need.
@@ -118,6 +119,8 @@ def census(path, threads: int = 1) -> dict:
     delegated = set().union(*partitions) if partitions else set()
     left = [op for op in ops if op["index"] not in delegated]
     left_by_type = Counter(op["op"] for op in left)
+    dtypes = {d["index"]: d["dtype"] for d in plain.get_tensor_details()}
+    why = explain(ops, left, dtypes, [d["index"] for d in plain.get_input_details()])
     return {
         "format": "tflite",
         "nodes": len(ops),
@@ -140,6 +143,8 @@ def census(path, threads: int = 1) -> dict:
             "default_kernel_ops": len(left),
             "default_kernel_by_type": dict(sorted(left_by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
             "fully_delegated": len(delegate_nodes) == 1 and not left,
+            # one line per node left on the default kernels: why XNNPACK declined it (analysis/xnnpack_why.py)
+            "default_kernel_why": why,
         },
         "metadata": read_metadata(path),
     }

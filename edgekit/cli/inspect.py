@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from edgekit.analysis.xnnpack_why import why_lines
 from edgekit.cli.common import JsonOpt, console, human, print_json
 
 EXAMPLES = """Examples:
@@ -57,6 +58,8 @@ def inspect_cmd(
         verdict = "[green]fully delegated[/]" if d.get("fully_delegated") else "[yellow]not fully delegated[/]"
         out.print(f"  {d.get('name', 'delegate')} {d['partitions']} partition(s), {d['delegated_ops']} ops delegated, "
                   f"{d['default_kernel_ops']} on default kernels ({left}): {verdict}")
+        for line in why_lines(d):
+            out.print(f"  default {line}", markup=False, highlight=False)
     need = r.get("runtime_compat")
     if need:
         out.print(f"  needs   {compat_line(need)}", markup=False, highlight=False)

@@ -7,6 +7,8 @@ summary the CLI prints.
 
 from __future__ import annotations
 
+from edgekit.analysis.xnnpack_why import why_lines
+
 
 def _num(n) -> str:
     return "-" if n is None else f"{n:,}"
@@ -76,6 +78,7 @@ def summary_lines(meta: dict) -> list[str]:
         f"  time     convert {meta.get('conversion_seconds', 0):.1f} s, total "
         f"{sum((meta.get('timings') or {}).values()):.1f} s",
     ]
+    lines += [f"  default  {w}" for w in why_lines((meta.get("census") or {}).get("delegate"))]
     return lines + [f"  warning  {w}" for w in meta.get("warnings", [])]
 
 
@@ -91,6 +94,7 @@ def _section(meta: dict) -> list[str]:
         ("parity vs PyTorch", parity_text(meta.get("parity"))),
         ("MAdds", madds_text(meta.get("madds", {}))),
         ("census", census_text(meta.get("census"))),
+        ("left on default kernels", "; ".join(why_lines((meta.get("census") or {}).get("delegate"))) or "-"),
         ("rewrite", meta.get("rewrite_status", "-")),
         ("conversion", f"{meta.get('conversion_seconds', 0):.2f} s"),
     ]

@@ -162,6 +162,8 @@ def test_tflite_parity_and_census(name, partitions, left, tmp_path):
     assert all(o["rel_max_abs_diff"] <= 1e-4 for o in meta["parity"]["outputs"].values())
     d = meta["census"]["delegate"]
     assert d["partitions"] == partitions and d["default_kernel_by_type"] == left, d
+    assert len(d["default_kernel_why"]) == sum(left.values())  # each node left is explained by a census rule
+    assert not any("not explained" in w["why"] for w in d["default_kernel_why"]), d["default_kernel_why"]
     m = meta["madds"]
     if name == "man-small":  # the converter folds the LSTM's first W_hh @ h0 away (h0 = 0): 4*64 x 64 fewer
         assert m["graph_madds"] == m["conv_madds"] - 256 * 64, m
