@@ -46,7 +46,14 @@ def structured_inputs(shape: tuple[int, ...]) -> list[np.ndarray]:
     """Deterministic non-random images (1, C, H, W), in the normalised range of real data (±2.5).
 
     For a clip shape (C, T, H, W) each pattern moves two pixels to the right per frame (frame t is
-    the image rolled by 2t), so temporal kernels see motion, not a still."""
+    the image rolled by 2t), so temporal kernels see motion, not a still. Any other shape (a feature
+    sequence C, T; a vector) gets the sequence patterns of analysis.sample_inputs (sinusoids over time)."""
+    if len(shape) not in (3, 4):
+        from edgekit.analysis.sample_inputs import structured_input
+        from edgekit.models.io_spec import IOSpec
+
+        spec = IOSpec.single(shape).inputs[0]
+        return [structured_input(spec, k) for k in range(4)]
     if len(shape) == 4:
         c, t, h, w = shape
         return [np.stack([np.roll(im[0], 2 * i, axis=-1) for i in range(t)], axis=1)[None]

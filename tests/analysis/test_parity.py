@@ -114,3 +114,14 @@ def test_parity_on_given_samples(tmp_path):
         expected_scale = float(model(torch.from_numpy(samples)).abs().max())
     assert p.output_scale == pytest.approx(expected_scale, rel=1e-6)
     assert p.max_abs_diff < 1e-4 * expected_scale
+
+
+def test_a_single_sequence_input_gets_sequence_patterns():
+    """A one-input model whose input is a feature sequence (C, T) — `--input m=60,64` — once crashed parity with
+    an image unpack; it gets the per-kind sequence patterns, deterministic and distinct."""
+    from edgekit.analysis.parity import parity_inputs, structured_inputs
+
+    pats = structured_inputs((60, 64))
+    assert [p.shape for p in pats] == [(1, 60, 64)] * 4 and len({p.tobytes() for p in pats}) == 4
+    xs = parity_inputs((60, 64), n=4)
+    assert [x.shape for x in xs] == [(1, 60, 64)] * 4 and all(x.dtype == np.float32 for x in xs)
