@@ -26,6 +26,21 @@ from pathlib import Path
 MODELS = ("tcn-small", "dtpn-small", "man-small", "mobonet-small")
 TARGETS = ("onnx", "tflite", "openvino", "executorch")
 RESULTS = Path(__file__).resolve().parent / "results" / "research_line_int8.md"
+NOTES = """
+## Notes (investigated 2026-12-04, on this AVX2-only AMD EPYC host)
+
+- **dtpn-small on ExecuTorch** fails already in FP32 (`Conv1dUnsqueezePass` with a Conv1d shared by the three
+  pyramid levels): the strict xfail in tests/models/test_research_line.py, left as it is.
+- **mobonet-small on ExecuTorch INT8** lowers, but XNNPACK refuses to run it (`Propagating input shapes failed
+  with code: xnn_status_invalid_parameter`, CALL_DELEGATE at instruction 0); its FP32 .pte runs at 6e-07 x
+  scale. Not the six-way concatenation of the inputs: a 6-input cat + conv model runs INT8 (cosine 0.99985).
+  Not traced further.
+- **dtpn-small on OpenVINO INT8**: the random-normal clips reach cosine 0.84-0.89, the structured ones (larger
+  outputs, which set the ranges) 0.98-0.999; the same with NNCF's MIXED preset (asymmetric activations) and
+  with `--calib-method percentile`. ONNX / LiteRT of the same model are at 0.975-0.98. Each layer's cosine
+  against float on the calibration probe is >= 0.99 (a set-wide figure dominated by the large samples). Not
+  traced further; the candidate is the 3-D convolutions' INT8 path of the CPU plugin on this host.
+"""
 
 
 def held_out_parity(model, io, path, n: int) -> dict:
@@ -83,7 +98,7 @@ def table(rows: list[dict], calib: int, n: int) -> str:
                 else ("", "", "")
             lines.append(f"| {head[0]} | {head[1]} | {out} | {p['cosine']:.4f} | {p['rel_max_abs_diff']:.3f} | "
                          f"{tail[0]} | {tail[1]} | {tail[2]} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + NOTES
 
 
 def main(argv=None) -> int:
