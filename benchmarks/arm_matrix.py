@@ -43,6 +43,7 @@ def row(device, runtime: str, file) -> dict:
     from edgekit.analysis.reference import compare_outputs, load_reference
     from edgekit.artifact import read_sidecar
     from edgekit.errors import EdgekitError
+    from edgekit.runtimes.remote.ssh import reference_inputs
 
     meta = read_sidecar(file)
     ref = load_reference(file)
@@ -50,7 +51,7 @@ def row(device, runtime: str, file) -> dict:
     cell = {"model": meta.get("model"), "precision": meta.get("precision"), "runtime": runtime,
             "file": Path(file).name, "loads": False, "int8_layers": q.get("n_int8"), "float_layers": q.get("n_float")}
     try:
-        y, report = device.predict(runtime, file, ref["x"])
+        y, report = device.predict(runtime, file, reference_inputs(ref))
     except EdgekitError as exc:
         return cell | {"error": str(exc)}
     cell |= {"loads": True, "runs": True, "version": report["runtime_version"], "machine": report["host"]["machine"],

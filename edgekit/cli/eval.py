@@ -91,11 +91,10 @@ def eval_cmd(
         from edgekit.analysis.metrics import task_module
 
         module = task_module(task)  # an unknown task fails before anything loads
-        if ssh:
-            raise EdgekitError(f"--ssh evaluates classification only; run --task {task} here on the same file")
         if path.suffix.lower() not in TASK_FILES:
             raise EdgekitError(f"--task {task} evaluates an exported file (.onnx, .tflite, .xml, .pte), not {model}")
-        _print_task(_eval_task(path, data, module, task, metric, runtime, threads, size), t0, json_out)
+        _print_task(_eval_task(path, data, module, task, metric, runtime, threads, size,
+                               remote=(ssh, ssh_key) if ssh else None), t0, json_out)
         return
     if ssh:
         if path.suffix.lower() not in MODEL_FILES:
@@ -162,12 +161,18 @@ def _print_task(result: dict, t0: float, json_out: bool) -> None:
         return
     shown = ", ".join(f"{k} [bold]{v:.2f}[/]" if isinstance(v, float) else f"{k} {v}"
                       for k, v in result["metrics"].items())
-    console.print(f"[bold]{result['file']}[/] on {result['runtime']} ({result['task']}, {result['n']} samples): {shown}")
+    dev = result.get("device") or {}
+    where = ""
+    if dev:
+        host = (dev.get("device") or {}).get("target", "?")
+        where = f" {dev.get('runtime_version', '')} at {host}" + (f" (EMULATED: {dev['emulated']})" if dev.get("emulated") else "")
+    console.print(f"[bold]{result['file']}[/] on {result['runtime']}{where} ({result['task']}, {result['n']} samples): {shown}")
 
 
 def _eval_task(path: Path, data: str, module, task: str, metric: str | None, runtime: str, threads: int,
-               size: int | None, runner=None) -> dict:
-    """Run the file over the task npz; the task's metric (or the user's) on all outputs by name."""
+               size: int | None, runner=None, remote: tuple | None = None) -> dict:
+    """Run the file over the task npz (here, or on the device `remote` = (user@host, key) names); the task's
+    metric (or the user's) on all outputs by name, computed here."""
     import numpy as np
 
     from edgekit.analysis.metrics.task_data import load_npz, run_outputs, split_inputs
@@ -194,7 +199,19 @@ def _eval_task(path: Path, data: str, module, task: str, metric: str | None, run
     declared = _declared_task(path)
     if declared.get("name") not in (None, task):
         declared = {k: v for k, v in declared.items() if k == "outputs"}  # decoding is for the declared task only
-    outputs = _with_progress(lambda cb: run_outputs(runner, inputs, n, cb), n)
+    device = None
+    if remote is None:
+        outputs = _with_progress(lambda cb: run_outputs(runner, inputs, n, cb), n)
+    else:  # the device runs the file over every sample at once; metrics (and decoding) stay here
+        from edgekit.analysis.metrics.task_data import device_outputs
+        from edgekit.runtimes.remote.ssh import predict_over_ssh
+
+        def predict(x):
+            nonlocal device
+            y, device = predict_over_ssh(remote[0], path, x, runtime=runtime, key=remote[1], threads=threads)
+            return y
+
+        outputs = device_outputs(predict, runner, inputs, n)
     for role, name in (declared.get("outputs") or {}).items():
         if name in outputs and role not in outputs:
             outputs[role] = outputs[name]
@@ -215,9 +232,11 @@ def _eval_task(path: Path, data: str, module, task: str, metric: str | None, run
                                "name them at export, map them in the sidecar's task.outputs, or pass --metric FILE.py:fn")
         module.check(outputs, gt, n, **options)
         metrics = module.evaluate(outputs, gt, **options)
-    return {"runtime": runner.runtime, "file": str(path), "task": task, "metric": metric or task, "data": data,
+    return {"runtime": device["runtime"] if device else runner.runtime, "file": str(path), "task": task, "metric": metric or task, "data": data,
             "n": n, "threads": threads, "inputs": [s.name for s in runner.inputs()],
-            "outputs": [s.name for s in runner.outputs()], "metrics": metrics}
+            "outputs": [s.name for s in runner.outputs()], "metrics": metrics,
+            **({"where": "ssh", "device": {k: device.get(k) for k in ("runtime", "runtime_version", "host", "emulated",
+                                                                      "device")}} if device else {"where": "local"})}
 
 
 def _declared_task(path: Path) -> dict:

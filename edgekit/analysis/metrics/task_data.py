@@ -100,3 +100,28 @@ def run_outputs(runner, inputs: list[np.ndarray], n: int, progress=None) -> dict
         if progress is not None:
             progress(min(i + batch, n))
     return {s.name: np.concatenate(o)[:n] for s, o in zip(ospecs, outs)}
+
+
+def device_outputs(predict, runner, inputs: list[np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Every output over the `n` samples as a device computed them, by output name (N, ...), dequantized.
+
+    `predict(x)` runs the file on the device over the reference-style set `x` (`x:NAME` arrays of
+    (N, 1, ...) samples + `input_names`, what device_bench --predict reads) and returns its outputs
+    (`y`, or `y_0`, `y_1`, ... in the file's output order); `runner` is the same file opened here, for
+    the specs (dtypes, quantization) the inputs are fed and the outputs read with."""
+    from edgekit.analysis.accuracy import dequantize_output
+
+    ispecs, ospecs = runner.inputs(), runner.outputs()
+    if ispecs[0].shape and ispecs[0].shape[0] > 1:
+        raise EdgekitError(f"a file with a fixed batch of {ispecs[0].shape[0]} is evaluated here, not on a device")
+    feeds = {"x:" + s.name: _feed(a, s)[:, None] for a, s in zip(inputs, ispecs)}
+    ys = predict({**feeds, "input_names": np.array([s.name for s in ispecs])})
+    ys = [ys] if not isinstance(ys, dict) else [ys[f"y_{j}"] for j in range(len(ys))]
+    if len(ys) != len(ospecs):
+        raise EdgekitError(f"the device returned {len(ys)} outputs, the file has {len(ospecs)}")
+    out = {}
+    for y, s in zip(ys, ospecs):
+        y = np.asarray(y)
+        y = y.reshape(n, *y.shape[2:]) if y.ndim >= 2 and y.shape[1] == 1 else y.reshape(n, *y.shape[1:])
+        out[s.name] = dequantize_output(y, s) if s.quantization is not None or np.issubdtype(y.dtype, np.floating) else y
+    return out

@@ -90,7 +90,8 @@ class Device:
         return self.cache / "bin" / f"python-{runtime}"
 
     def predict(self, runtime: str, file, x, timeout: float = 1800) -> tuple:
-        """Run `file` on the samples `x` with `runtime`'s aarch64 build, directly (no ssh): (outputs
+        """Run `file` on the samples `x` (an array, or the x:NAME dict of a several-input reference set) with
+        `runtime`'s aarch64 build, directly (no ssh): (outputs
         (N, ...), device_bench's report). What the ARM matrix uses; `edgekit bench/eval --ssh` reach the
         same interpreter through sshd, as they would a board."""
         import numpy as np
@@ -102,7 +103,10 @@ class Device:
             work = Path(tmp)
             for f in [device_bench_script(), *artifact_files(Path(file))]:
                 shutil.copy(f, work / f.name)
-            np.savez(work / "in.npz", x=np.ascontiguousarray(x))
+            if isinstance(x, dict):  # several inputs: x:NAME arrays + input_names (ssh.reference_inputs)
+                np.savez(work / "in.npz", **{k: np.ascontiguousarray(v) for k, v in x.items()})
+            else:
+                np.savez(work / "in.npz", x=np.ascontiguousarray(x))
             proc = subprocess.run([str(python), "device_bench.py", Path(file).name, "--runs", "0", "--predict",
                                    "in.npz", "out.npz"], cwd=work, capture_output=True, text=True, timeout=timeout)
             if proc.returncode != 0:
@@ -111,8 +115,8 @@ class Device:
                 raise EdgekitError(f"{runtime} on the emulated aarch64 device: "
                                    f"{err or (lines[-1] if lines else f'exit {proc.returncode}')}"[:300])
             report = json.loads(proc.stdout.strip().splitlines()[-1])
-            with np.load(work / "out.npz") as data:
-                return data["y"], report
+            with np.load(work / "out.npz") as data:  # several outputs: y_0, y_1, ... (compare_outputs reads both)
+                return (data["y"] if "y" in data.files else {k: data[k] for k in data.files}), report
 
     def to_dict(self) -> dict:
         return {"cache": str(self.cache), "root": str(self.root), "qemu": shutil.which(QEMU),
