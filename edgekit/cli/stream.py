@@ -17,14 +17,14 @@ EXAMPLES = """Examples:
 
   edgekit stream tan-small-stream.onnx --video frames/ --json
 
-  edgekit stream s3d-small-stream.tflite --video clip.npy --ssh pi@raspberrypi --ssh-key ~/.ssh/id_ed25519 -o scores.npz
+  edgekit stream s3d-small-stream.tflite --video clip.npy --ssh pi@raspberrypi -o scores.npz
 
 A .npy video is float (C, T, H, W) or (1, C, T, H, W) already normalised, (C, T) for a sequence model,
 or uint8 (T, H, W, C) frames normalised with the card's mean/std; frames/ holds one image (or .npy
 H×W×C uint8 frame) per time step, in name order. Output time k comes out of step k + delay_steps; the
-outputs written are aligned (index k = output time k). With --ssh the steps run on the device (python3,
-numpy and the runtime there; EDGEKIT_SSH_PYTHON names another interpreter), which carries the state;
-only the outputs come back. Exit codes: 0 done, 2 bad input (nothing written).
+outputs written are aligned (index k = output time k). With --ssh the steps run on the device
+(python3, numpy and the runtime there; EDGEKIT_SSH_PYTHON names another interpreter), which
+carries the state; only the outputs come back. Exit codes: 0 done, 2 bad input (nothing written).
 """
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
