@@ -135,6 +135,26 @@ def test_untied_int8_state_boundary_is_caught_and_tied_one_passes(case):
     assert problems and "INT8 clip model" in problems[0], problems
 
 
+def test_calibration_restarted_at_every_clip_is_caught(case):
+    """The first design: each calibration clip streamed from zero states. The deep states (lag >= one
+    clip) were then calibrated on the zero-filled warm-up only; the check sees the result."""
+    from edgekit.exporters.quantize_onnx import quantize_onnx
+    from edgekit.rewrite.stream.export import stream_samples
+    from edgekit.runtimes.base import open_runner
+
+    se, tmp = case["se"], case["tmp"]
+    names = [i.name for i in se.card.io.inputs]
+    per_clip = [stream_samples(se.step, clip[None], names) for clip in case["clips"]]
+    calib = {n: np.concatenate([p[n] for p in per_clip]) for n in names}
+    quantize_onnx(tmp / "step.onnx", tmp / "step-int8-restarted.onnx", calib, search=False)
+    clip = open_runner(tmp / "clip-int8.onnx")
+    clip_err = clip_int8_error(case["model"], lambda c: clip.run(c)[0], case["video"])
+    errors = streamed_errors(case, tmp / "step-int8-restarted.onnx")
+    _report("onnxruntime, calibration restarted per clip", errors, clip_err)
+    problems = int8_stream_problems(errors, clip_err)
+    assert problems and "INT8 clip model" in problems[0], problems
+
+
 @pytest.mark.slow
 def test_int8_step_streams_like_the_int8_clip_model_litert(case):
     from edgekit.exporters.quantize_tflite import quantize_tflite
