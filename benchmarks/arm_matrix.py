@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     runtimes = args.runtimes.split(",") if args.runtimes else list(device.runtimes)
     t0 = time.perf_counter()
     size = (args.input_shape if args.input_shape else f"{args.input_size}x{args.input_size}" if args.input_size
-            else "each model's card input (224x224)")
+            else "each model's card input")
     lines = [f"Input: {size}; runtimes: {', '.join(runtimes)}.", ""] + HEADER
     out = Path(args.output) if args.output else None
 

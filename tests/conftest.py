@@ -30,3 +30,14 @@ def digits_fixture(tmp_path_factory):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.train(tmp_path_factory.mktemp("digits"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups for pytest-xdist (`--dist loadgroup`, set in pyproject): a test file stays on one worker, so its
+    module fixtures (an export shared by a file's tests) are built once; every test that talks to the loopback
+    sshd or the emulated board shares one worker, because they count the device's temporary directories
+    before and after and start one sshd per session. Without xdist the marks do nothing."""
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        group = "remote" if path.startswith("tests/remote/") or item.get_closest_marker("remote") else path
+        item.add_marker(pytest.mark.xdist_group(group))
