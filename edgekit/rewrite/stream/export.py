@@ -65,6 +65,7 @@ class StreamExport:
         entry = dict(self.info)
         video = self.video()
         sr = StreamRunner(path, entry=entry, runner=runner)
+        boundary = state_boundary(sr.runner, len(entry["outputs"]))
         streamed = [torch.from_numpy(np.ascontiguousarray(o)) for o in sr.run_video(video, aligned=False)]
         step, x = self.step.float().eval(), torch.from_numpy(video)
         with torch.no_grad():
@@ -85,8 +86,37 @@ class StreamExport:
                            else "random normal",
                            "reference": "clip model (PyTorch, float32) on the whole video"
                                         + (", pooled over each window" if self.step.has_window_pool else ""),
-                           "outputs": outputs}
+                           "outputs": outputs, "state_boundary": boundary}
         return entry
+
+
+def state_boundary(runner, n_out: int) -> str:
+    """How the states cross the file's boundary: "float" (INT8 files too: the quantizers put Q/DQ on
+    the conv inputs inside, so a new state is a float slice of a float window and goes back unchanged).
+    An integer state (per-name --int8-io) is refused with one line: its input and its `_next` output get
+    their own (scale, zero point) from their own ranges, so feeding one back as the other re-scales it
+    every step (measured: the test's injected 8 % mismatch drives the user detector to 0.44 × scale)."""
+    from edgekit.errors import EdgekitError
+
+    ins, outs = runner.inputs()[1:], runner.outputs()[n_out:]
+    bad = [(i, o) for i, o in zip(ins, outs) if _integer(i.dtype) or _integer(o.dtype)]
+    if bad:
+        i, o = bad[0]
+        untied = [(a.name, a.quantization, b.quantization) for a, b in bad if a.quantization != b.quantization]
+        detail = (f"; {len(untied)} of them with an input (scale, zero point) other than their output's, e.g. "
+                  f"{untied[0][0]} {_qp(untied[0][1])} vs {_qp(untied[0][2])}") if untied else ""
+        raise EdgekitError(f"--stream: {len(bad)} state(s) cross the file as integers ({i.name}: {i.dtype} in, "
+                           f"{o.dtype} out){detail}; the states must stay float at the boundary: export without "
+                           f"--int8-io (the step is INT8 inside either way)")
+    return "float"
+
+
+def _integer(dtype) -> bool:
+    return np.issubdtype(np.dtype(dtype), np.integer)
+
+
+def _qp(q) -> str:
+    return "none" if q is None else f"({float(q[0]):.4g}, {int(q[1])})"
 
 
 def stream_samples(step, video: np.ndarray, names: list[str]) -> dict:

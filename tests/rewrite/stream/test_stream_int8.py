@@ -135,6 +135,45 @@ def test_untied_int8_state_boundary_is_caught_and_tied_one_passes(case):
     assert problems and "INT8 clip model" in problems[0], problems
 
 
+def _integer_state_boundary(src: Path, dst: Path, ranges: dict) -> None:
+    """The step file with uint8 state inputs and outputs (what per-name --int8-io makes of it): a
+    DequantizeLinear after each state input, a QuantizeLinear before each `_next` output, each with
+    the (scale, zero point) of its own range."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(str(src))
+    g = m.graph
+    for vi in [*g.input[1:], *g.output[1:]]:
+        name, is_in = vi.name, vi in g.input
+        scale = max(ranges[name.removesuffix("_next")], 1e-8) / 127.0 * (1.0 if is_in else 1.01)
+        g.initializer.extend([numpy_helper.from_array(np.array(scale, np.float32), f"{name}_s"),
+                              numpy_helper.from_array(np.array(128, np.uint8), f"{name}_zp")])
+        inner = f"{name}_float"
+        for n in g.node:
+            n.input[:] = [inner if i == name else i for i in n.input]
+            n.output[:] = [inner if o == name else o for o in n.output]
+        q = ("DequantizeLinear", [name, f"{name}_s", f"{name}_zp"], [inner]) if is_in else \
+            ("QuantizeLinear", [inner, f"{name}_s", f"{name}_zp"], [name])
+        g.node.insert(0, helper.make_node(*q)) if is_in else g.node.append(helper.make_node(*q))
+        vi.type.tensor_type.elem_type = TensorProto.UINT8
+    onnx.save(m, str(dst))
+
+
+def test_integer_state_boundary_is_refused_in_one_line(case):
+    from edgekit.errors import EdgekitError
+    from edgekit.rewrite.stream.export import state_boundary
+    from edgekit.runtimes.base import open_runner
+
+    tmp = case["tmp"]
+    assert state_boundary(open_runner(tmp / "step-int8.onnx"), 1) == "float"  # what the INT8 export makes
+    ranges = {k: float(np.abs(v).max()) for k, v in case["calib"].items()}
+    _integer_state_boundary(tmp / "step-int8.onnx", tmp / "step-int8-io.onnx", ranges)
+    with pytest.raises(EdgekitError, match=r"14 state\(s\) cross the file as integers .*stay float") as err:
+        state_boundary(open_runner(tmp / "step-int8-io.onnx"), 1)
+    assert "\n" not in str(err.value)
+
+
 def test_calibration_restarted_at_every_clip_is_caught(case):
     """The first design: each calibration clip streamed from zero states. The deep states (lag >= one
     clip) were then calibrated on the zero-filled warm-up only; the check sees the result."""
