@@ -339,7 +339,8 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
             raise EdgekitError(f"--nhwc is not supported yet for a model with several inputs or outputs "
                                f"({', '.join(io.input_names)} -> {', '.join(io.output_names)})")
         for flag, given, ok in (("INT8", precision == "int8", MULTI_IO_INT8), ("--int8-io", int8_io, MULTI_IO_INT8_IO)):
-            not_yet = [t for t in targets if t not in ok]
+            # a float-I/O-only target (executorch) says so itself, for one input as for several
+            not_yet = [t for t in targets if t not in ok and not getattr(exporters[t], "float_io_only", False)]
             if given and not_yet:
                 raise EdgekitError(f"{flag} of a model with several inputs or outputs is not in this build yet for "
                                    f"{', '.join(not_yet)} (it is for {', '.join(ok)})")
