@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,15 +15,34 @@ import pytest
 pytestmark = pytest.mark.remote
 
 
-def test_detection_map_on_the_board_equals_the_one_here(sshd, aarch64_device, tmp_path):
+@pytest.fixture(scope="module")
+def tcn_tflite(tmp_path_factory):
     from edgekit.exporters.pipeline import export_model
+
+    out = tmp_path_factory.mktemp("tcn")
+    meta = export_model("tcn-small", "tflite", out=out).exports[0].meta
+    return meta, out / meta["file"]
+
+
+def test_arm_matrix_row_of_a_two_output_model(aarch64_device, tcn_tflite):
+    """The ARM matrix cell (benchmarks/arm_matrix.row) feeds the board a several-input reference set by name and
+    compares every output: TCN's two outputs on the board's LiteRT within FP32 tolerance of PyTorch."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from arm_matrix import row
+
+    cell = row(aarch64_device, "litert", tcn_tflite[1])
+    assert cell["loads"] and cell["machine"] == "aarch64", cell
+    p = cell["parity"]
+    assert p["ok"] and p["rel_max_abs_diff"] < 1e-5 and list(p["outputs"]) == ["scores", "ranking"], p
+
+
+def test_detection_map_on_the_board_equals_the_one_here(sshd, aarch64_device, tcn_tflite, tmp_path):
     from tests.models.test_research_line import _ground_truth
 
     from edgekit.analysis.metrics.decode import decode
 
-    meta = export_model("tcn-small", "tflite", out=tmp_path / "tcn").exports[0].meta
-    path = tmp_path / "tcn" / meta["file"]
-    with np.load(tmp_path / "tcn" / meta["reference"]["file"]) as z:
+    meta, path = tcn_tflite
+    with np.load(path.parent / meta["reference"]["file"]) as z:
         inputs = {k[2:]: np.concatenate(list(z[k])) for k in z.files if k.startswith("x:")}
         torch_out = {k[2:]: np.concatenate(list(z[k])) for k in z.files if k.startswith("y:")}
     np.savez(tmp_path / "val.npz", **inputs, **_ground_truth("tcn-small", decode(torch_out, meta["card"]["extra"]["task"])))
