@@ -292,6 +292,8 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
         supported = getattr(e, "precisions", None)
         if supported is not None and precision not in supported:
             raise EdgekitError(f"--target {t} does not support {precision} in this build (it does {', '.join(supported)})")
+        if int8_io and getattr(e, "float_io_only", False):  # before any path is made: nothing written
+            raise EdgekitError(f"--int8-io is not supported on {t}: the program keeps float input and output")
 
     steps_total = 1 + 4 * len(targets)
     done = 0
