@@ -1,7 +1,7 @@
 """Checkpoint loading: every layout the MicroNet release writes/reads, clear errors, and refusal
 of anything that is not plain tensors (nothing is ever executed)."""
 
-import os
+import random
 import pickle
 
 import pytest
@@ -106,7 +106,9 @@ def test_wrong_shape_names_key_and_shapes(m0, tmp_path):
     assert "wrong shapes: features.0.stem.0.conv.0.weight (4, 3, 3, 3) vs (2, 3, 3, 1)" in msg
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, not a checkpoint\n", os.urandom(512), b"PK\x03\x04broken zip"])
+# seeded random bytes: the same parameter on every pytest-xdist worker (os.urandom made each collect its own)
+@pytest.mark.parametrize("content", [b"", b"hello, not a checkpoint\n", random.Random(0).randbytes(512),
+                                     b"PK\x03\x04broken zip"], ids=["empty", "text", "random", "broken-zip"])
 def test_not_a_checkpoint(content, tmp_path):
     path = tmp_path / "junk.pth"
     path.write_bytes(content)
