@@ -16,7 +16,8 @@ absorbed into its input columns instead (W' = W[:, inverse(perm)]): no op left a
 module must then compute what the original did on its recorded input (1e-9 × scale in float64), or
 it is left as it was; the pipeline's `check_exact` proves the whole model after the pass.
 Applies: every target. A module that cannot be traced or is called more than once is left exactly as
-it was and listed in `details["left"]` with "channel gather at <path>".
+it was and, when its site is a gather with a tensor index (what stays a GATHER op), listed in
+`details["left"]` with "channel gather at <path>".
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ MOVE = {_A.view.default, _A.reshape.default, _A._unsafe_view.default, _A.permute
         _A.expand.default, _A.select.int, _A.stack.default, _A.split.Tensor, _A.split_with_sizes.default,
         _A.chunk.default, _A.narrow.default, _A.movedim.int, _A.swapaxes.default, _A.flip.default,
         _A.channel_shuffle.default, _A.native_channel_shuffle.default, _A.pixel_shuffle.default}
+# the user-level calls that gather (stay GATHER / GATHER_ND ops when no static form is found)
+GATHER_FNS = {torch.index_select, torch.gather, torch.Tensor.__getitem__, torch.Tensor.index_select, torch.Tensor.gather}
 # the user-level calls that may move channels: where to look for sites
 SITE_FNS = {torch.roll, torch.index_select, torch.gather, torch.cat, torch.Tensor.__getitem__, torch.Tensor.index_select,
             torch.Tensor.gather, torch.Tensor.roll, torch.transpose, torch.Tensor.transpose, torch.permute,
@@ -54,12 +57,15 @@ class _Sites(TorchFunctionMode):
     def __init__(self, stack: list, fns=None):
         super().__init__()
         self.stack, self.sites, self.fns = stack, [], SITE_FNS if fns is None else fns
+        self.gathers: set[int] = set()  # ids of the innermost modules that call a gather with a tensor index
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in self.fns and self.stack:
             if func is not torch.Tensor.__getitem__ or _tensor_index(args[1] if len(args) > 1 else None):
                 self.sites.append(list(self.stack))
+                if func in GATHER_FNS:  # a gather left as it is stays a GATHER op: worth a line in the report
+                    self.gathers.add(id(self.stack[-1]))
         return func(*args, **kwargs)
 
 
@@ -68,8 +74,9 @@ def _tensor_index(idx) -> bool:
     return any(isinstance(i, torch.Tensor) and i.dim() > 0 for i in items)
 
 
-def _find_sites(model: nn.Module, input_shape, fns=None):
-    """(module stacks at each site call, outermost first; id → first input args; id → calls)."""
+def _find_sites(model: nn.Module, input_shape, fns=None, gathers: set | None = None):
+    """(module stacks at each site call, outermost first; id → first input args; id → calls). `gathers`, when
+    given, receives the ids of the innermost modules whose site is a gather with a tensor index."""
     from edgekit.models.examples import example_inputs
 
     stack, inputs, calls = [], {}, {}
@@ -91,6 +98,8 @@ def _find_sites(model: nn.Module, input_shape, fns=None):
     finally:
         for h in hooks:
             h.remove()
+    if gathers is not None:
+        gathers |= mode.gathers
     return mode.sites, inputs, calls
 
 
@@ -153,15 +162,17 @@ def _absorb(gm, g, b, perm, name) -> bool:
     return True
 
 
-def lift_module(module: nn.Module, args):
-    """(module traced with its channel permutations made static, count) or None; never raises."""
+def lift_module(module: nn.Module, args, found: list | None = None):
+    """(module traced with its channel permutations made static, count) or None; never raises. `found`, when
+    given, receives the regions found to move whole channels (none: the module moves no whole channels, e.g.
+    a layout permute around arithmetic, and there is nothing to report when it is left)."""
     try:
-        return _lift(module, args, channel_perm)
+        return _lift(module, args, channel_perm, found)
     except Exception:
         return None
 
 
-def _lift(module, args, find_perm):
+def _lift(module, args, find_perm, found: list | None = None):
     from edgekit.rewrite.lift_dynamic_conv import _Graph
 
     def fresh():
@@ -183,6 +194,8 @@ def _lift(module, args, find_perm):
         perm = find_perm(g, a, b)
         if perm is None:
             continue
+        if found is not None:  # a channel permutation: if the module's check then rejects it, it is worth a line
+            found.append(b.name)
         done |= region
         if torch.equal(perm, torch.arange(len(perm))):
             b.replace_all_uses_with(a)
@@ -210,8 +223,9 @@ class LiftChannelPermutation:
         self.details: dict = {}
 
     def apply(self, model: nn.Module, ctx: RewriteContext) -> int:
+        gathers: set[int] = set()
         try:
-            sites, inputs, calls = _find_sites(model, ctx.input_shape)
+            sites, inputs, calls = _find_sites(model, ctx.input_shape, gathers=gathers)
         except Exception:  # the model's own forward fails here too: later passes say so
             sites = []
         names = {id(m): n for n, m in model.named_modules()}
@@ -220,7 +234,7 @@ class LiftChannelPermutation:
         for stack in sites:
             if any(_edgekit_own(m) for m in stack[1:]) or any(id(m) in done for m in stack):
                 continue
-            result, tried = None, False
+            result, tried, found = None, False, []
             for m in reversed(stack):  # innermost first
                 if m is model or id(m) not in parents or calls.get(id(m), 0) != 1:
                     break
@@ -228,7 +242,7 @@ class LiftChannelPermutation:
                 if not args or not all(isinstance(a, torch.Tensor) for a in args):
                     break
                 tried = True
-                result = lift_module(m, args)
+                result = lift_module(m, args, found)
                 if result is not None:
                     m, result = self._widen(model, m, result, stack, parents, calls, inputs)
                     parent, key = parents[id(m)]
@@ -237,7 +251,10 @@ class LiftChannelPermutation:
                     lifted.append(names.get(id(m), key))
                     changed += result[1]
                     break
-            if result is None and tried:
+            # worth a line: a gather (stays a GATHER op) or a channel movement with no exact static form; not a
+            # permute that moves no whole channels (a layout change around arithmetic, as public DY-ReLU's
+            # permute to H, W, B, C), which converts to ordinary delegated ops
+            if result is None and tried and (found or id(stack[-1]) in gathers):
                 where = names.get(id(stack[-1]), "") or "<model>"
                 msg = f"channel gather at {where}"
                 if msg not in left:

@@ -62,7 +62,7 @@ def test_wrong_permutation_is_caught(monkeypatch):
         p = L.channel_perm(g, a, b)
         return None if p is None else torch.roll(p, 1)
 
-    monkeypatch.setattr(L, "lift_module", lambda m, args: L._lift(m, args, off_by_one))
+    monkeypatch.setattr(L, "lift_module", lambda m, args, found=None: L._lift(m, args, off_by_one, found))
     ref, work, changed, p = lifted("view_transpose")
     assert changed == 0 and len(p.details["left"]) == 2
     with torch.no_grad(), float64_mode():

@@ -90,7 +90,7 @@ def model_file(tmp_path_factory):
     return user_model_file(tmp_path_factory, "user_dynamic_layers.py", "useract.py")
 
 
-@pytest.mark.parametrize("kind", ("B", "C"))
+@pytest.mark.parametrize("kind", ("B", "C", "B_hwbc"))
 def test_export_tflite_one_partition(kind, model_file, tmp_path):
     from edgekit.analysis.census_tflite import census
     from edgekit.exporters.pipeline import export_model
@@ -99,3 +99,5 @@ def test_export_tflite_one_partition(kind, model_file, tmp_path):
     d = census(res.file)["delegate"]
     assert d["partitions"] == 1 and d["default_kernel_ops"] == 0, d
     assert res.exports[0].meta["parity"]["rel_max_abs_diff"] <= 1e-4
+    # the public form's permute to (H, W, B, C) moves no whole channels: no "channel gather" line for it
+    assert not [w for w in res.exports[0].meta.get("warnings", []) if "channel gather" in w], res.exports[0].meta["warnings"]

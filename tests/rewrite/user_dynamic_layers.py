@@ -113,6 +113,10 @@ class UserDyReLU(nn.Module):
             for j in range(1, self.k):
                 out = torch.maximum(out, y[..., j])
             return out
+        if self.form == "hwbc":  # the widely copied public DY-ReLU-B: x.permute(2, 3, 0, 1) against (B, C, 2K)
+            c2 = coef.view(b, self.n, 2 * self.k)
+            y = x.permute(2, 3, 0, 1).unsqueeze(-1) * c2[:, :, :self.k] + c2[:, :, self.k:]
+            return torch.max(y, dim=-1)[0].permute(2, 3, 0, 1)
         if self.form == "amax":
             return (x.unsqueeze(-1) * a + bb).amax(dim=-1)
         return (x.unsqueeze(-1) * a + bb).max(dim=-1)[0]
@@ -128,7 +132,7 @@ class ActBlock(nn.Module):
         return self.act(self.conv(x))
 
 
-ACT_KINDS = ("A", "B", "C", "B_amax", "B_maximum")
+ACT_KINDS = ("A", "B", "C", "B_amax", "B_maximum", "B_hwbc")
 
 
 class ActNet(nn.Module):
