@@ -19,7 +19,7 @@ import user_dynamic_convs as U  # noqa: E402
 from rewrite_util import user_model_file  # noqa: E402
 
 SHAPE = (3, 32, 32)
-KINDS = ("mm", "condconv", "einsum", "broadcast")
+KINDS = ("mm", "condconv", "einsum", "broadcast", "temperature", "odconv")
 
 
 def model(kind):

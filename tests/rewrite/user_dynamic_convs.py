@@ -101,7 +101,52 @@ class Gated(DyConvMM):
         return y.view(b, self.cout, y.size(-2), y.size(-1))
 
 
+class DyConvTemperature(nn.Module):
+    """(6) The widely copied public Dynamic_conv2d: attention from 1x1 *convs* on the pooled map, softmax with a
+    temperature, weight (K, Cout, Cin, k, k) mixed by torch.mm, the batch reshaped into the groups."""
+
+    def __init__(self, cin, cout, ks=3, k=4, temperature=34.0):
+        super().__init__()
+        self.cin, self.cout, self.ks, self.k, self.t = cin, cout, ks, k, temperature
+        self.fc1, self.fc2 = nn.Conv2d(cin, max(cin // 4, 4), 1, bias=False), nn.Conv2d(max(cin // 4, 4), k, 1)
+        self.weight = nn.Parameter(torch.randn(k, cout, cin, ks, ks) * 0.2)
+        self.bias = nn.Parameter(torch.randn(k, cout) * 0.1)
+
+    def forward(self, x):
+        b, _, h, w = x.size()
+        att = F.softmax(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))).view(b, -1) / self.t, 1)
+        weight = torch.mm(att, self.weight.view(self.k, -1)).view(-1, self.cin, self.ks, self.ks)
+        bias = torch.mm(att, self.bias).view(-1)
+        y = F.conv2d(x.reshape(1, -1, h, w), weight, bias, padding=self.ks // 2, groups=b)
+        return y.view(b, self.cout, y.size(-2), y.size(-1))
+
+
+class ODConvLite(nn.Module):
+    """(7) ODConv-style: an input-channel attention before the conv, an output-filter attention after it, and
+    the K kernels mixed as torch.sum(softmax * W, dim=1) over a 6-D broadcast, batch folded into the groups."""
+
+    def __init__(self, cin, cout, ks=3, k=4):
+        super().__init__()
+        self.cin, self.cout, self.ks = cin, cout, ks
+        self.fc = nn.Conv2d(cin, 8, 1)
+        self.ch, self.fl, self.kn = nn.Conv2d(8, cin, 1), nn.Conv2d(8, cout, 1), nn.Conv2d(8, k, 1)
+        self.weight = nn.Parameter(torch.randn(1, k, cout, cin, ks, ks) * 0.2)
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        a = F.relu(self.fc(F.adaptive_avg_pool2d(x, 1)))
+        ch, fl = torch.sigmoid(self.ch(a)).view(b, -1, 1, 1), torch.sigmoid(self.fl(a)).view(b, -1, 1, 1)
+        kn = torch.softmax(self.kn(a).view(b, -1, 1, 1, 1, 1), dim=1)
+        weight = torch.sum(kn * self.weight, dim=1).view(-1, self.cin, self.ks, self.ks)
+        y = F.conv2d((x * ch).reshape(1, -1, h, w), weight, padding=self.ks // 2, groups=b)
+        return y.view(b, self.cout, h, w) * fl
+
+
 def blocks(kind):
+    if kind == "temperature":
+        return [DyConvTemperature(8, 16)], 1
+    if kind == "odconv":
+        return [ODConvLite(8, 16)], 1
     if kind == "mm":
         return [DyConvMM(8, 16), DyConvMM(16, 16, groups=16)], 2
     if kind == "condconv":
