@@ -34,6 +34,7 @@ def select_cmd(
     from edgekit.errors import EdgekitError
     from edgekit.sweep.select import median_ms, select, size_bytes, top1
     from edgekit.sweep.store import read_records
+    from edgekit.sweep.report import size_text
 
     if runners_up < 0:
         raise EdgekitError(f"--runners-up must be 0 or more (got {runners_up})")
@@ -46,7 +47,7 @@ def select_cmd(
             acc = top1(r)
             src = (r.get("accuracy") or {}).get("source", "")
             ms = median_ms(r)
-            return (f"{c['model']} {c['input_size']}px {c['target']} {c['precision']} {c['threads']} thread(s): "
+            return (f"{c['model']} {size_text(c)} {c['target']} {c['precision']} {c['threads']} thread(s): "
                     f"{'-' if ms is None else f'{ms:.3f}'} ms, top-1 "
                     f"{'unknown' if acc is None else f'{acc:.2f}%'}{' (published)' if src.startswith('published') else ''}"
                     f", {(size_bytes(r) or 0) / 1024:,.1f} KiB")

@@ -59,7 +59,7 @@ def model_identity(source: str) -> str:
 def export_key(spec, sweep) -> str:
     m = spec.model
     parts = {"model": model_identity(m.source), "weights": file_hash(m.weights) if m.weights else None,
-             "num_classes": m.num_classes, "input_size": spec.input_size, "target": spec.target,
+             "num_classes": m.num_classes, "input_size": spec.input_size, "inputs": list(m.inputs), "target": spec.target,
              "precision": spec.precision, "opset": sweep.opset, "verify": sweep.verify,
              "parity_samples": sweep.parity_samples, "edgekit": __version__}
     if spec.precision == "int8":

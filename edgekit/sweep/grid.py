@@ -13,6 +13,10 @@
     weights = "digits.pth"                   # relative to the sweep file
     num_classes = 10
 
+    [models.grounding]                       # a model with several named inputs: no input-size axis (its own)
+    source = "grounding.py:build"
+    inputs = ["video=64,32", "tokens=12:int64"]   # as export --input; zoo cards with inputs bring theirs
+
     [int8]                                   # calibration of the int8 cells
     calib = "calib/"                         # image folder, .npy/.npz, or "synthetic"
     calib_method = "minmax"                  # minmax | percentile | entropy
@@ -72,7 +76,8 @@ SCHEMA = {
                "opset": (_INT, "an integer >= 17")},
 }
 MODEL_KEYS = {"source": (_STR, "a zoo name or file.py:factory"), "weights": (_STR, "a checkpoint path"),
-              "num_classes": (_INT, "an integer >= 1")}
+              "num_classes": (_INT, "an integer >= 1"),
+              "inputs": (_LIST, 'a list of "NAME=SHAPE[:DTYPE]" strings, e.g. ["video=64,32", "tokens=12:int64"]')}
 DEVICE_KEYS = {"kind": (_STR, f"one of {', '.join(DEVICE_KINDS)}"), "address": (_STR, "user@host[:port]"),
                "key": (_STR, "an ssh private key path"), "serial": (_STR, "an adb serial"),
                "benchmark_model": (_STR, "the path of benchmark_model on the device")}
@@ -84,6 +89,8 @@ class ModelSpec:
     source: str  # zoo name or absolute file.py:factory
     weights: str | None = None  # absolute path
     num_classes: int | None = None
+    inputs: tuple[str, ...] = ()  # "NAME=SHAPE[:DTYPE]" per input (export --input); () = one image input
+    fixed_inputs: bool = False  # several named inputs (declared here or by the zoo card): no input-size axis
 
 
 @dataclass(frozen=True)
@@ -105,13 +112,14 @@ class Device:
 class ExportSpec:
     """What one export depends on (with the cache's content hashes, its cache key)."""
     model: ModelSpec
-    input_size: int
+    input_size: int | None  # None: the model's declared inputs (several named inputs)
     target: str
     precision: str
 
     @property
     def label(self) -> str:
-        return f"{self.model.name} {self.input_size}px {self.target} {self.precision}"
+        size = "inputs as declared" if self.input_size is None else f"{self.input_size}px"
+        return f"{self.model.name} {size} {self.target} {self.precision}"
 
 
 @dataclass(frozen=True)
@@ -156,13 +164,16 @@ class Sweep:
 
     def cells(self) -> list[Cell]:
         out = []
-        for m, size, target, prec in itertools.product(self.models, self.input_sizes, self.targets, self.precisions):
-            spec = ExportSpec(m, size, target, prec)
-            for dev, threads in itertools.product(self.devices.values(), self.threads):
-                if dev.kind == "adb" and target != "tflite":
-                    continue
-                out.append(Cell(spec, dev.name, threads))
+        for m in self.models:  # a model with several named inputs has one size: its own (input_sizes skip it)
+            for size, target, prec in itertools.product([None] if m.fixed_inputs else self.input_sizes,
+                                                        self.targets, self.precisions):
+                out += self._cells(ExportSpec(m, size, target, prec))
         return out
+
+    def _cells(self, spec: ExportSpec) -> list[Cell]:
+        """The export's cells: one per device and thread count (adb devices take .tflite only)."""
+        return [Cell(spec, dev.name, threads) for dev, threads in itertools.product(self.devices.values(), self.threads)
+                if dev.kind != "adb" or spec.target == "tflite"]
 
     def exports(self, cells=None) -> list[ExportSpec]:
         seen: dict[ExportSpec, None] = {}
@@ -269,9 +280,13 @@ def load_sweep(path) -> Sweep:
     models = []
     for name in grid["models"]:
         t = tables.get(name, {})
-        models.append(ModelSpec(name=name, source=_source(base, t.get("source", name)),
-                                weights=_path(base, t["weights"]) if "weights" in t else None,
-                                num_classes=t.get("num_classes")))
+        inputs = tuple(t.get("inputs", ()))
+        for item in inputs:
+            _check_input(where, f"models.{name}", item)
+        source = _source(base, t.get("source", name))
+        models.append(ModelSpec(name=name, source=source, weights=_path(base, t["weights"]) if "weights" in t else None,
+                                num_classes=t.get("num_classes"), inputs=inputs,
+                                fixed_inputs=bool(inputs) or _declares_inputs(source)))
 
     devices: dict[str, Device] = {}
     for name, table in data.get("devices", {}).items():
@@ -332,3 +347,28 @@ def load_sweep(path) -> Sweep:
     if not sweep.cells():
         raise where.error("the grid has no cells (adb devices take only tflite)", "grid")
     return sweep
+
+
+def _check_input(where, table: str, item) -> None:
+    from edgekit.errors import EdgekitError
+    from edgekit.models.io_spec import parse_input_arg
+
+    try:
+        if not isinstance(item, str):
+            raise EdgekitError(f"{item!r} is not a string")
+        name, _, _ = parse_input_arg(item)
+        if not name:
+            raise EdgekitError(f"{item!r} has no NAME=")
+    except EdgekitError as exc:
+        raise where.error(f"[{table}] inputs: {exc} (give \"NAME=SHAPE[:DTYPE]\", e.g. \"tokens=12:int64\")",
+                          table, "inputs") from None
+
+
+def _declares_inputs(source: str) -> bool:
+    """True for a zoo model whose card declares its named inputs (TCN, DTPN, MAN, MoBoNet: not image-sized)."""
+    try:
+        from edgekit.models.registry import get_card, is_registered
+
+        return is_registered(source) and bool(get_card(source).inputs)
+    except ImportError:  # a results-only machine (no torch): the sweep cannot export there anyway
+        return False

@@ -26,9 +26,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "device"
 
 
+def size_text(cell: dict) -> str:
+    """'224px', or 'declared inputs' for a model with several named inputs (no input-size axis)."""
+    return "declared inputs" if cell.get("input_size") is None else f"{cell['input_size']}px"
+
+
 def base_label(r: dict) -> str:
     c = r["cell"]
-    return f"{c['model']} {c['input_size']}px {c['target']} {c['precision']}"
+    return f"{c['model']} {size_text(c)} {c['target']} {c['precision']}"
 
 
 def label(r: dict) -> str:

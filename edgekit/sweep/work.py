@@ -76,7 +76,7 @@ def _export(spec, key: str, sweep, out: Path) -> dict:
     int8 = spec.precision == "int8"
     m = spec.model
     result = export_model(m.source, spec.target, weights=m.weights, num_classes=m.num_classes,
-                          input_size=spec.input_size, precision=spec.precision, opset=sweep.opset,
+                          input_size=spec.input_size, inputs=list(m.inputs) or None, precision=spec.precision, opset=sweep.opset,
                           verify=sweep.verify, out=f"{out}/", force=True, calib=sweep.calib if int8 else None,
                           calib_method=sweep.calib_method, calib_size=sweep.calib_size if int8 else None,
                           n_parity=sweep.parity_samples)
@@ -95,7 +95,7 @@ def _accuracy(spec, sweep, cache: ExportCache, directory: Path, info: dict) -> d
     """Top-1 measured on the sweep's eval data (cached per data), else the card's published top-1
     when this cell is at the published resolution with the published weights, else None."""
     ek = eval_key(sweep)
-    if ek is None:
+    if ek is None or spec.model.fixed_inputs:  # top-1 on images needs one image input (tasks: edgekit eval --task)
         return published_top1(spec, info)
     cached = cache.read_eval(directory, ek)
     if cached is not None:
