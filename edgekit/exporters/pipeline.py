@@ -333,6 +333,9 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     if stream:  # the step model (edgekit/rewrite/stream) is what gets exported, proven exact first
         from edgekit.rewrite.stream.export import prepare_stream
 
+        if int8_io:  # refused before anything is traced (the TFLite quantizer would fail deep inside otherwise)
+            raise EdgekitError("--stream --int8-io: the states must stay float at the file's boundary (the step is "
+                               "INT8 inside either way); drop --int8-io")
         stream_export = prepare_stream(model, card, window=window, verify=verify)
         model, card = stream_export.step, stream_export.card
     io = card.io
@@ -385,6 +388,10 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
                 meta["warnings"] += [f"streamed output {n}: {p['rel_max_abs_diff']:.2e} x its scale exceeds "
                                      f"{meta['stream']['parity']['tolerance']:.0e}"
                                      for n, p in meta["stream"]["parity"]["outputs"].items() if not p["ok"]]
+                meta["warnings"] += [f"streamed output {n}: the INT8 error grows over the stream (first third "
+                                     f"{p['by_position']['first']:.3g}, last {p['by_position']['last']:.3g} x its scale)"
+                                     for n, p in meta["stream"]["parity"]["outputs"].items()
+                                     if p.get("grows") and p.get("by_position")]
             meta["file"] = plan[t][0].name
             meta["files"] = [p.name for p in plan[t]]
             reference = meta.pop("_reference", None)

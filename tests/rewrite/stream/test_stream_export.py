@@ -77,3 +77,14 @@ def test_user_detector_stream_every_target(tmp_path, target):
     _check_entry(meta, 2, 8)
     if target == "tflite":
         assert meta["census"]["delegate"]["partitions"] == 1 and meta["census"]["delegate"]["default_kernel_ops"] == 0
+
+
+def test_stream_with_int8_io_is_refused_before_anything_is_traced(tmp_path):
+    """--stream --int8-io would put integer states at the file's boundary (each state input and its _next output on
+    grids of their own): one line, exit 2, nothing written."""
+    from tests.cli_helpers import assert_user_error, run_cli
+
+    proc = run_cli("export", "tan-small", "--stream", "--int8", "--int8-io", "--calib", "synthetic", "--target", "onnx",
+                   "-o", str(tmp_path / "out"))
+    assert_user_error(proc, "--stream --int8-io", "stay float")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
