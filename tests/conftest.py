@@ -32,6 +32,7 @@ def digits_fixture(tmp_path_factory):
     return module.train(tmp_path_factory.mktemp("digits"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group marks into the node ids
 def pytest_collection_modifyitems(config, items):
     """Groups for pytest-xdist (`--dist loadgroup`, set in pyproject): a test file stays on one worker, so its
     module fixtures (an export shared by a file's tests) are built once; every test that talks to the loopback
