@@ -181,8 +181,13 @@ def measure_parity(model, runner, input_shape: tuple[int, int, int], *, n: int =
 # ------------------------------------------------------------------------ several inputs / outputs
 
 def feed_for(x: np.ndarray, spec) -> np.ndarray:
-    """One input sample as the runtime takes it: its dtype (a TFLite graph takes token ids as int32), and
+    """One input sample as the runtime takes it: its layout (channels-last where the file's input is), its dtype
+    (a TFLite graph takes token ids as int32), and
     a float sample for an integer input with a (scale, zero point) (--int8-io) quantized on that grid."""
+    if np.issubdtype(np.asarray(x).dtype, np.floating) and tuple(np.shape(x)) != tuple(spec.shape):
+        from edgekit.layouts import match_layout
+
+        x = match_layout(np.asarray(x), tuple(spec.shape))  # a channels-last input (--nhwc) of a several-input file
     if np.issubdtype(np.asarray(x).dtype, np.floating) and spec.quantization is not None:
         return np.ascontiguousarray(quantize(np.asarray(x, np.float32), *spec.quantization, np.dtype(spec.dtype)))
     feed = np.ascontiguousarray(x, dtype=np.dtype(spec.dtype))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import ExportOptions
-from edgekit.layouts import to_channels_first, to_channels_last
+from edgekit.exporters.channels_last import channels_last
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -50,21 +50,6 @@ def _quiet():
     finally:
         for lg, lvl in zip(loggers, levels):
             lg.setLevel(lvl)
-
-
-def _channels_last(model):
-    """Wrap `model` so it takes (N, H, W, C) input: one Transpose at the graph's entry."""
-    import torch
-
-    class ChannelsLastInput(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return self.inner(x.permute(*to_channels_first(x.dim())))
-
-    return ChannelsLastInput(model).eval()
 
 
 def _opset_of(path: Path) -> int | None:
@@ -189,7 +174,7 @@ class OnnxExporter:
         if options.opset < MIN_OPSET:
             raise EdgekitError(f"--opset {options.opset} is too old: edgekit exports opset {MIN_OPSET} or newer")
         if options.nhwc:
-            model, example = _channels_last(model), example.permute(*to_channels_last(example.dim())).contiguous()
+            model, example = channels_last(model, example)
         from edgekit.exporters.base import io_names
 
         names_in, names_out = io_names(options)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import ExportOptions
-from edgekit.layouts import to_channels_last
 
 
 def onnx_file(model, example, path: Path, opset: int = 18, names=None) -> None:
@@ -77,10 +76,10 @@ class OpenVINOExporter:
             raise EdgekitError(f"openvino_frontend must be onnx or torch, not {frontend!r}")
         layout = "nchw"
         if options.nhwc:  # channels-last input: a permute in front, which the CPU plugin fuses
-            from edgekit.exporters.tflite import nhwc_input
+            from edgekit.exporters.channels_last import channels_last
 
             card_of = getattr(model, "card", None)
-            model, example, layout = nhwc_input(model), example.permute(*to_channels_last(example.dim())).contiguous(), "nhwc"
+            (model, example), layout = channels_last(model, example), "nhwc"
             model.card = card_of
         t0 = time.perf_counter()
         from edgekit.exporters.base import io_names

@@ -191,8 +191,12 @@ def check_io(target: str, io, runner) -> None:
     if got_in != io.input_names or got_out != io.output_names:
         raise EdgekitError(f"{target}: the converted file's I/O is ({', '.join(got_in)}) -> ({', '.join(got_out)}), "
                            f"the model's ({', '.join(io.input_names)}) -> ({', '.join(io.output_names)})")
+    from edgekit.layouts import to_channels_last
+
     for spec, s in zip(io.inputs, runner.inputs()):
-        if tuple(s.shape) != (1, *spec.shape):
+        nchw = (1, *spec.shape)
+        nhwc = tuple(nchw[i] for i in to_channels_last(len(nchw))) if len(nchw) in (4, 5) else nchw
+        if tuple(s.shape) not in (nchw, nhwc):  # channels-last: --nhwc on an image / flow / clip input
             raise EdgekitError(f"{target}: input {spec.name} has shape {tuple(s.shape)} in the converted file, "
                                f"the model takes {(1, *spec.shape)}")
 
@@ -340,9 +344,6 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
         model, card = stream_export.step, stream_export.card
     io = card.io
     if not io.is_single:
-        if nhwc:
-            raise EdgekitError(f"--nhwc is not supported yet for a model with several inputs or outputs "
-                               f"({', '.join(io.input_names)} -> {', '.join(io.output_names)})")
         for flag, given, ok in (("INT8", precision == "int8", MULTI_IO_INT8), ("--int8-io", int8_io, MULTI_IO_INT8_IO)):
             # a float-I/O-only target (executorch) says so itself, for one input as for several
             not_yet = [t for t in targets if t not in ok and not getattr(exporters[t], "float_io_only", False)]

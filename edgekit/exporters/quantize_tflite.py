@@ -182,7 +182,8 @@ def quantize_tflite(fp32: bytes, calib, method: str = "minmax", int8_io: bool = 
     key, din, _ = _io(it)
     in_name = it.get_signature_list()[key]["inputs"][0] if key else din["name"]
     if several:
-        calib = {d["name"]: np.ascontiguousarray(v, dtype=d["dtype"])
+        calib = {d["name"]: np.ascontiguousarray(match_layout(v, d["shape"]) if v.dtype.kind == "f" else v,
+                                                 dtype=d["dtype"])
                  for d, v in zip(it.get_input_details(), calib.values())}
     else:
         calib = match_layout(calib, din["shape"])

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import ExportOptions
-from edgekit.layouts import to_channels_first, to_channels_last
+from edgekit.exporters.channels_last import channels_last
 
 METADATA_NAME = "edgekit"
 
@@ -42,21 +42,6 @@ FP16_RECIPE = [{
         "min_weight_elements": 0,
     },
 }]
-
-
-def nhwc_input(model):
-    """`model` taking a channels-last (N, H, W, C) input instead of (N, C, H, W)."""
-    from torch import nn
-
-    class ChannelsLastInput(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return self.inner(x.permute(*to_channels_first(x.dim())))
-
-    return ChannelsLastInput(model).eval()
 
 
 def _replicate_pad(x, p: int, dim: int):
@@ -189,11 +174,8 @@ class TFLiteExporter:
         card = getattr(model, "card", None)
         model, pools = replicate_pad_max_pools(model.eval())
         sample = example
-        if options.extra.get("io") is not None and options.nhwc:
-            raise EdgekitError("--nhwc with several inputs is not supported yet: export NCHW")
-        if options.nhwc:
-            model = nhwc_input(model)
-            sample = example.permute(*to_channels_last(example.dim())).contiguous()
+        if options.nhwc:  # one input, or the images / flows / clips of several (exporters/channels_last.py)
+            model, sample = channels_last(model, example)
         t0 = time.perf_counter()
         with torch.no_grad():
             content = litert_convert(model, sample)

@@ -215,11 +215,24 @@ def test_bad_calibration_is_one_line_and_writes_nothing(tmp_path, override, need
     assert not out.exists()
 
 
-def test_nhwc_with_several_inputs_is_still_refused(tmp_path):
-    from cli_helpers import assert_user_error, run_cli
+@pytest.mark.parametrize("target, precision", [("tflite", "int8"), ("onnx", "fp32"), ("openvino", "fp32")])
+def test_nhwc_with_several_inputs(tmp_path, target, precision):
+    """--nhwc on a several-input model: the image goes channels-last (1, 32, 32, 3), the token ids keep (1, 8);
+    names, order and per-output parity hold, INT8 calibrates the channels-last image from NCHW data."""
+    from edgekit.analysis.parity import measure_parity_io
+    from edgekit.analysis.sample_inputs import sample_set
+    from edgekit.runtimes.base import open_runner
 
-    out = tmp_path / "out"
-    proc = run_cli("export", f"{HERE}:image_text", "--input", INPUTS[0], "--input", INPUTS[1], "--target", "onnx",
-                   "--int8", "--calib", "synthetic", "--nhwc", "-o", out)
-    assert_user_error(proc, "--nhwc is not supported yet for a model with several inputs")
-    assert not out.exists()
+    fp32 = {"calib": None, "calib_size": None} if precision == "fp32" else {}
+    result = _export("image_text", target, tmp_path, nhwc=True, precision=precision, **fp32)
+    meta = result.exports[0].meta
+    runner = open_runner(result.file)
+    assert [(s.name, tuple(s.shape)) for s in runner.inputs()] == [("image", (1, 32, 32, 3)), ("tokens", (1, 8))]
+    assert [s.name for s in runner.outputs()] == ["logits", "dense"] and meta["layout"] == "nhwc"
+    model, io = _model()
+    parity = measure_parity_io(model, runner, io, n=4, precision=precision, samples=sample_set(io, 4, seed=1))
+    for name, p in parity["outputs"].items():
+        if precision == "fp32":
+            assert p["rel_max_abs_diff"] <= 1e-4, (name, p)
+        else:
+            assert p["cosine"] >= 0.98, (name, p)
