@@ -178,6 +178,27 @@ def measure_parity(model, runner, input_shape: tuple[int, int, int], *, n: int =
     return compare(refs, outs, tolerance=TOLERANCES.get(precision))
 
 
+def float32_noise(model, input_shape, *, n: int = 8, seed: int = 0) -> float:
+    """The PyTorch model's own float32 error: max over the parity inputs of |fp32 - fp64| / max |fp64|.
+
+    What a runtime can be expected to reach at best: an untrained network whose activations explode
+    (outputs from 1e-2 to 1e4 across inputs) has a float32 noise far above FP32 parity's 1e-4, and a
+    runtime that differs from PyTorch by about that much is computing the same function."""
+    import copy
+
+    import torch
+
+    m64 = copy.deepcopy(model).double().eval()
+    worst = 0.0
+    with torch.no_grad():
+        for x in parity_inputs(tuple(input_shape), n=n, seed=seed):
+            a = model(torch.from_numpy(x))
+            b = m64(torch.from_numpy(x).double())
+            a, b = (a[0], b[0]) if isinstance(a, (tuple, list)) else (a, b)
+            worst = max(worst, float((a.double() - b).abs().max() / max(float(b.abs().max()), 1e-30)))
+    return worst
+
+
 # ------------------------------------------------------------------------ several inputs / outputs
 
 def feed_for(x: np.ndarray, spec) -> np.ndarray:

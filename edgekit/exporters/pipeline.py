@@ -513,8 +513,16 @@ def _export_one(target, exporter, model, card, base_madds, paths, *, source, pre
     del runner
     timings["parity"] = time.perf_counter() - t0
     if parity is not None and not parity.ok:
-        warnings.append(f"parity {parity.rel_max_abs_diff:.2e} x output scale exceeds the {precision} tolerance "
-                        f"{parity.tolerance:.0e}")
+        line = f"parity {parity.rel_max_abs_diff:.2e} x output scale exceeds the {precision} tolerance {parity.tolerance:.0e}"
+        if precision == "fp32":  # is it the runtime, or the model's own float32 sensitivity?
+            from edgekit.analysis.parity import float32_noise
+
+            noise = float32_noise(model, tuple(card.input_size), n=n_parity)
+            parity_dict["model_fp32_vs_fp64"] = noise
+            line += (f"; the PyTorch model itself differs from its float64 run by {noise:.2e} x scale on the same "
+                     "inputs" + (" (an ill-conditioned model: the runtime is within its own float32 noise)"
+                                 if noise * 10 >= parity.rel_max_abs_diff else ""))
+        warnings.append(line)
     if parity is not None and parity.output_scale < 1e-6:
         warnings.append(f"outputs are ~0 (max |logit| {parity.output_scale:.1e}): parity says little — untrained "
                         "weights with default BatchNorm statistics?")

@@ -125,3 +125,18 @@ def test_a_single_sequence_input_gets_sequence_patterns():
     assert [p.shape for p in pats] == [(1, 60, 64)] * 4 and len({p.tobytes() for p in pats}) == 4
     xs = parity_inputs((60, 64), n=4)
     assert [x.shape for x in xs] == [(1, 60, 64)] * 4 and all(x.dtype == np.float32 for x in xs)
+
+
+def test_float32_noise_tells_an_ill_conditioned_model_from_a_sound_one():
+    """The model's own float32 error (vs its float64 run), which a failed FP32 parity is set against: a sum that
+    cancels 1e6 loses ~1e-2 of its scale in float32; a small conv net stays at ~1e-7."""
+    from edgekit.analysis.parity import float32_noise
+
+    class Cancels(nn.Module):
+        def forward(self, x):
+            return (x + 1e6) - 1e6
+
+    torch.manual_seed(0)
+    sound = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, padding=1)).eval()
+    assert float32_noise(Cancels(), (3, 8, 8), n=4) > 1e-3
+    assert float32_noise(sound, (3, 8, 8), n=4) < 1e-5
