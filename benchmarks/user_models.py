@@ -1,12 +1,13 @@
 """Users' own dynamic networks against the zoo's (issue 22): the edgekit / stock LiteRT latency ratio of the
 library-style CondConv EfficientNet-B0 (tests/rewrite/user_condconv_net.py, 224, 4 experts, BatchNorm
-statistics from data) next to the zoo's mobilenetv3-small-dyconv, at 1 and 2 threads, every file timed in one
+statistics from data) and a user's DY-Conv MobileNetV3-Small (tests/rewrite/user_dyconv_mnv3.py: the
+widely copied public Dynamic_conv2d in every conv after the stem) next to the zoo's mobilenetv3-small-dyconv, at 1 and 2 threads, every file timed in one
 process, interleaved (stock.round_times), ratio = median over rounds of the per-round ratio.
 
   stock    litert_torch.convert of the model as written (computed conv weights stay computed)
   edgekit  edgekit export --target tflite (lift_dynamic_conv: K static branches per CondConv)
 
-    python benchmarks/user_models.py [--rounds 30] [--block 5] [-o benchmarks/results/user_models.md]
+    python benchmarks/user_models.py [--rounds 30] [--block 5] [--models DY-Conv,zoo] [-o benchmarks/results/user_models.md]
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from stock import pair_ratio, quiet, round_times, stock_tflite  # noqa: E402
 MODELS = {
     "user CondConv EfficientNet-B0 (4 experts)": ("file", HERE.parent / "tests" / "rewrite" / "user_condconv_net.py",
                                                   "efficientnet_cc_b0_4e"),
+    "user DY-Conv MobileNetV3-Small (public Dynamic_conv2d)": ("file", HERE.parent / "tests" / "rewrite" /
+                                                              "user_dyconv_mnv3.py", "dy_mobilenetv3_small"),
     "zoo mobilenetv3-small-dyconv": ("zoo", "mobilenetv3-small-dyconv", None),
 }
 
@@ -56,13 +59,16 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--block", type=int, default=5)
+    ap.add_argument("--models", default=None, help="comma-separated substrings of the labels to run (default: all)")
     ap.add_argument("-o", "--out", type=Path)
     args = ap.parse_args(argv)
     threads = [int(t) for t in args.threads.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for label, (kind, src, factory) in MODELS.items():
+        chosen = {k: v for k, v in MODELS.items()
+                  if args.models is None or any(m.strip() in k for m in args.models.split(","))}
+        for label, (kind, src, factory) in chosen.items():
             t0 = time.perf_counter()
             model, source = build(kind, src, factory, args.size)
             weights = tmp / "w.pth"
