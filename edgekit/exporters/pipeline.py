@@ -337,6 +337,9 @@ def export_model(source, target: str, *, weights=None, num_classes=None, input_s
     if stream:  # the step model (edgekit/rewrite/stream) is what gets exported, proven exact first
         from edgekit.rewrite.stream.export import prepare_stream
 
+        if nhwc:  # channels-last would also move the 4-D states, which the runners carry back as they come out
+            raise EdgekitError("--stream --nhwc is not supported yet: the step model takes N,C,s,H,W chunks (export "
+                               "without --nhwc)")
         if int8_io:  # refused before anything is traced (the TFLite quantizer would fail deep inside otherwise)
             raise EdgekitError("--stream --int8-io: the states must stay float at the file's boundary (the step is "
                                "INT8 inside either way); drop --int8-io")

@@ -88,3 +88,11 @@ def test_stream_with_int8_io_is_refused_before_anything_is_traced(tmp_path):
                    "-o", str(tmp_path / "out"))
     assert_user_error(proc, "--stream --int8-io", "stay float")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_stream_with_nhwc_is_refused(tmp_path):
+    from tests.cli_helpers import assert_user_error, run_cli
+
+    proc = run_cli("export", "tan-small", "--stream", "--nhwc", "--target", "tflite", "-o", str(tmp_path / "out"))
+    assert_user_error(proc, "--stream --nhwc")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
