@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from stock import pair_ratio, round_times  # noqa: E402
+from stock import emit, pair_at_threads, partitions_text  # noqa: E402
 
 
 def man_forms():
@@ -55,37 +54,17 @@ def mobonet_forms():
     from edgekit.models.source import load_model
 
     class SplitFirstConv(MoBoNetSmall):
-        def forward(self, image0, image1, flow_fw, flow_bw, error_fw, error_bw):
+        def encode_inputs(self, image0, image1, flow_fw, flow_bw, error_fw, error_bw):
             conv = self.enc1[0]
             a, b = torch.cat([image0, image1], 1), torch.cat([flow_fw, flow_bw, error_fw, error_bw], 1)
             x = F.conv2d(a, conv.weight[:, :6], None, conv.stride, conv.padding) + \
                 F.conv2d(b, conv.weight[:, 6:], None, conv.stride, conv.padding)
-            e1 = self.enc1[2](self.enc1[1](x))
-            e2 = self.enc2(e1)
-            e3 = self.enc3(e2)
-            d2 = self.dec2(torch.cat([self.up2(e3), e2], 1))
-            d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))
-            bnd = self.boundary(d1)
-            flows = torch.cat([flow_fw, flow_bw], 1)
-            refined = flows + self.fusion(torch.cat([d1, torch.sigmoid(bnd), flows], 1))
-            return bnd, refined[:, :2], refined[:, 2:]
+            return self.enc1[2](self.enc1[1](x))
 
     stock, card = load_model("mobonet-small")
     form = copy.deepcopy(stock)
     form.__class__ = SplitFirstConv
     return stock.eval(), form.eval(), card
-
-
-class Wrapped(__import__("torch").nn.Module):
-    """MAN holds its graph adjustment as `self.graph`, which the exported GraphModule's own `graph` shadows: one
-    level of nesting keeps the parameter paths unambiguous (edgekit's exporter nests the same way)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, *xs):
-        return self.net(*xs)
 
 
 PAIRS = {"man-small": ("broadcast Q·Kᵀ (MUL + SUM)", man_forms),
@@ -99,7 +78,7 @@ def main(argv=None) -> int:
     from edgekit.analysis.census_tflite import census
     from edgekit.analysis.sample_inputs import sample_set
     from edgekit.exporters.tflite import litert_convert
-    from edgekit.runtimes.base import open_runner
+    from edgekit.models.examples import FlatOutputs
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", default="1,2")
@@ -122,31 +101,20 @@ def main(argv=None) -> int:
             files = {}
             for k, m in (("stock", stock), ("form", form)):
                 files[k] = Path(d) / f"{name}-{k}.tflite"
-                files[k].write_bytes(litert_convert(Wrapped(m).eval(), xs))
+                files[k].write_bytes(litert_convert(FlatOutputs(m).eval(), xs))  # nested as the exporter does
             parts = {k: census(f)["delegate"] for k, f in files.items()}
-            calls = {}
-            for n in threads:
-                for k, f in files.items():
-                    runner = open_runner(f, threads=n)
-                    feed = [np.asarray(a).astype(s.dtype) for a, s in zip(sample, runner.inputs())]
-                    calls[(k, n)] = (lambda rr=runner, ff=feed: rr.run(*ff))
-            times = round_times(calls, args.rounds, args.block)
-            for n in threads:
-                rows.append((name, label, n, pair_ratio(times, ("form", n), ("stock", n)),
-                             statistics.median(times[("stock", n)]), statistics.median(times[("form", n)]),
-                             parts["stock"], parts["form"], diff))
-            del calls
+            timed = pair_at_threads({"form": files["form"], "stock": files["stock"]}, threads, args.rounds, args.block,
+                                    feed=lambda r: [np.asarray(a).astype(s.dtype) for a, s in zip(sample, r.inputs())])
+            rows += [(name, label, n, t["ratio"], t["b_ms"], t["a_ms"], parts["stock"], parts["form"], diff)
+                     for n, t in timed.items()]
     lines = [f"LiteRT (ai-edge-litert), {args.rounds} interleaved rounds of {args.block} runs; ratio = median over "
              "rounds of form / stock (< 1: the form is faster).", "",
              "| model | form | threads | form / stock | stock ms | form ms | stock partitions / default ops | "
              "form partitions / default ops | float64 diff |", "|---|---|---:|---:|---:|---:|---|---|---:|"]
     for name, label, n, ratio, s_ms, f_ms, ps, pf, diff in rows:
-        lines.append(f"| {name} | {label} | {n} | {ratio:.3f} | {s_ms:.3f} | {f_ms:.3f} | {ps['partitions']} / "
-                     f"{ps['default_kernel_ops']} | {pf['partitions']} / {pf['default_kernel_ops']} | {diff:.1e} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+        lines.append(f"| {name} | {label} | {n} | {ratio:.3f} | {s_ms:.3f} | {f_ms:.3f} | {partitions_text(ps)} | "
+                     f"{partitions_text(pf)} | {diff:.1e} |")
+    emit("\n".join(lines) + "\n", args.out)
     return 0
 
 

@@ -178,3 +178,33 @@ def time_alternating(runners: dict, feeds: dict, rounds: int, block: int) -> dic
     `rounds` rounds, the order flipped every round so drift and load hit every runner alike."""
     times = round_times({k: (lambda r=r, x=feeds[k]: r.run(x)) for k, r in runners.items()}, rounds, block)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def pair_at_threads(files: dict, threads: list[int], rounds: int, block: int, feed=None) -> dict[int, dict]:
+    """Two files {"a": path, "b": path} timed interleaved (round_times) at every thread count: per count
+    {"ratio": median over rounds of a / b, "a_ms", "b_ms": medians}. `feed(runner)` gives the inputs
+    (default: random inputs in each input's range and dtype)."""
+    from edgekit.runtimes.base import open_runner, random_inputs
+
+    (ka, fa), (kb, fb) = files.items()
+    calls = {}
+    for n in threads:
+        for k, f in ((ka, fa), (kb, fb)):
+            runner = open_runner(f, threads=n)
+            x = feed(runner) if feed is not None else random_inputs(runner.inputs())
+            calls[(k, n)] = (lambda rr=runner, xx=x: rr.run(*xx))
+    times = round_times(calls, rounds, block)
+    return {n: {"ratio": pair_ratio(times, (ka, n), (kb, n)), "a_ms": statistics.median(times[(ka, n)]),
+                "b_ms": statistics.median(times[(kb, n)])} for n in threads}
+
+
+def partitions_text(delegate: dict) -> str:
+    """'partitions / ops on default kernels' of a census delegate entry."""
+    return f"{delegate['partitions']} / {delegate['default_kernel_ops']}"
+
+
+def emit(text: str, out) -> None:
+    """Print a results table and write it to `out` (a Path) when given."""
+    print(text)
+    if out:
+        Path(out).write_text(text)

@@ -13,7 +13,6 @@ process, interleaved (stock.round_times), ratio = median over rounds of the per-
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "rewrite"))
 
-from stock import pair_ratio, quiet, round_times, stock_tflite  # noqa: E402
+from stock import emit, pair_at_threads, partitions_text, quiet, stock_tflite  # noqa: E402
 
 MODELS = {
     "user CondConv EfficientNet-B0 (4 experts)": ("file", HERE.parent / "tests" / "rewrite" / "user_condconv_net.py",
@@ -52,7 +51,6 @@ def main(argv=None) -> int:
 
     from edgekit.analysis.census_tflite import census
     from edgekit.exporters.pipeline import export_model
-    from edgekit.runtimes.base import open_runner, random_inputs
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=224)
@@ -81,30 +79,18 @@ def main(argv=None) -> int:
                                  **({"condition": False} if kind == "file" else {}))
             ours = r.file
             parts = {k: census(f)["delegate"] for k, f in (("stock", stock), ("edgekit", ours))}
-            calls = {}
-            for n in threads:
-                for k, f in (("stock", stock), ("edgekit", ours)):
-                    runner = open_runner(f, threads=n)
-                    x = random_inputs(runner.inputs())
-                    calls[(k, n)] = (lambda rr=runner, xx=x: rr.run(*xx))
-            times = round_times(calls, args.rounds, args.block)
-            for n in threads:
-                rows.append((label, n, pair_ratio(times, ("edgekit", n), ("stock", n)),
-                             statistics.median(times[("stock", n)]), statistics.median(times[("edgekit", n)]),
-                             parts["stock"], parts["edgekit"]))
+            timed = pair_at_threads({"edgekit": ours, "stock": stock}, threads, args.rounds, args.block)
+            rows += [(label, n, t["ratio"], t["b_ms"], t["a_ms"], parts["stock"], parts["edgekit"])
+                     for n, t in timed.items()]
             print(f"{label}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-            del calls
     lines = [f"LiteRT (ai-edge-litert), {args.size}x{args.size}, {args.rounds} interleaved rounds of {args.block} runs; "
              "ratio = median over rounds of edgekit / stock.", "",
              "| model | threads | edgekit / stock | stock ms | edgekit ms | stock partitions / default ops | "
              "edgekit partitions / default ops |", "|---|---:|---:|---:|---:|---|---|"]
     for label, n, ratio, s_ms, e_ms, ps, pe in rows:
-        lines.append(f"| {label} | {n} | {ratio:.3f} | {s_ms:.2f} | {e_ms:.2f} | {ps['partitions']} / "
-                     f"{ps['default_kernel_ops']} | {pe['partitions']} / {pe['default_kernel_ops']} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+        lines.append(f"| {label} | {n} | {ratio:.3f} | {s_ms:.2f} | {e_ms:.2f} | {partitions_text(ps)} | "
+                     f"{partitions_text(pe)} |")
+    emit("\n".join(lines) + "\n", args.out)
     return 0
 
 

@@ -39,9 +39,12 @@ class MoBoNetSmall(nn.Module):
         self.boundary = nn.Conv2d(c, 1, 3, padding=1)
         self.fusion = nn.Sequential(cbr(c + 1 + 4, c), nn.Conv2d(c, 4, 3, padding=1))
 
+    def encode_inputs(self, image0, image1, flow_fw, flow_bw, error_fw, error_bw):
+        """The first encoder stage over the six inputs stacked (a variant may read them another way)."""
+        return self.enc1(torch.cat([image0, image1, flow_fw, flow_bw, error_fw, error_bw], 1))
+
     def forward(self, image0, image1, flow_fw, flow_bw, error_fw, error_bw):
-        x = torch.cat([image0, image1, flow_fw, flow_bw, error_fw, error_bw], 1)
-        e1 = self.enc1(x)
+        e1 = self.encode_inputs(image0, image1, flow_fw, flow_bw, error_fw, error_bw)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
         d2 = self.dec2(torch.cat([self.up2(e3), e2], 1))
