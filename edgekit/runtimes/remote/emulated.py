@@ -96,17 +96,15 @@ class Device:
         same interpreter through sshd, as they would a board."""
         import numpy as np
 
-        from edgekit.runtimes.remote.ssh import artifact_files, device_bench_script
+        from edgekit.runtimes.remote.ssh import (artifact_files, device_bench_script, read_predictions,
+                                                 write_predict_inputs)
 
         python = self.python(runtime)
         with tempfile.TemporaryDirectory(prefix="edgekit-aarch64-") as tmp:
             work = Path(tmp)
             for f in [device_bench_script(), *artifact_files(Path(file))]:
                 shutil.copy(f, work / f.name)
-            if isinstance(x, dict):  # several inputs: x:NAME arrays + input_names (ssh.reference_inputs)
-                np.savez(work / "in.npz", **{k: np.ascontiguousarray(v) for k, v in x.items()})
-            else:
-                np.savez(work / "in.npz", x=np.ascontiguousarray(x))
+            write_predict_inputs(work / "in.npz", x)
             proc = subprocess.run([str(python), "device_bench.py", Path(file).name, "--runs", "0", "--predict",
                                    "in.npz", "out.npz"], cwd=work, capture_output=True, text=True, timeout=timeout)
             if proc.returncode != 0:
@@ -115,8 +113,8 @@ class Device:
                 raise EdgekitError(f"{runtime} on the emulated aarch64 device: "
                                    f"{err or (lines[-1] if lines else f'exit {proc.returncode}')}"[:300])
             report = json.loads(proc.stdout.strip().splitlines()[-1])
-            with np.load(work / "out.npz") as data:  # several outputs: y_0, y_1, ... (compare_outputs reads both)
-                return (data["y"] if "y" in data.files else {k: data[k] for k in data.files}), report
+            with np.load(work / "out.npz") as data:
+                return read_predictions(data), report
 
     def to_dict(self) -> dict:
         return {"cache": str(self.cache), "root": str(self.root), "qemu": shutil.which(QEMU),

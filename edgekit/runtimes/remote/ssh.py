@@ -332,6 +332,22 @@ def reference_inputs(arrays: dict):
     return {k: v for k, v in arrays.items() if k.startswith("x:") or k == "input_names"}
 
 
+def write_predict_inputs(dest, x) -> None:
+    """The --predict input .npz of device_bench.py at `dest` (a path or a binary file): `x` (N, ...) of a
+    one-input file, or the x:NAME arrays + input_names of several (reference_inputs)."""
+    import numpy as np
+
+    if isinstance(x, dict):
+        np.savez(dest, **{k: np.ascontiguousarray(v) for k, v in x.items()})
+    else:
+        np.savez(dest, x=np.ascontiguousarray(x))
+
+
+def read_predictions(data) -> object:
+    """device_bench.py's --predict output (an open .npz): `y` of a one-output file, else {y_0: ..., y_1: ...}."""
+    return data["y"] if "y" in data.files else {k: data[k] for k in data.files}
+
+
 def _stage_inputs(session: _Session, python: str, workdir: str, name: str, x, timeout) -> list[str]:
     """Copy the samples `x` to the device as `<name>.in.npz`; the --predict arguments (in, out)."""
     import io
@@ -340,10 +356,7 @@ def _stage_inputs(session: _Session, python: str, workdir: str, name: str, x, ti
     import numpy as np
 
     buf = io.BytesIO()
-    if isinstance(x, dict):  # several inputs: x:NAME arrays + input_names
-        np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in x.items()})
-    else:
-        np.savez(buf, x=np.ascontiguousarray(x))
+    write_predict_inputs(buf, x)
     with tempfile.TemporaryFile() as fh:
         fh.write(buf.getvalue())
         fh.seek(0)
@@ -361,7 +374,7 @@ def _fetch_outputs(session: _Session, python: str, workdir: str, name: str, time
         raise _device_error(session.target, proc, python, f"fetching the outputs of {name}")
     try:
         with np.load(io.BytesIO(proc.stdout)) as data:
-            return data["y"] if "y" in data.files else {k: data[k] for k in data.files}
+            return read_predictions(data)
     except (OSError, ValueError, KeyError) as exc:
         raise EdgekitError(f"the outputs of {name} from {session.target} are unreadable: {exc}") from None
 
