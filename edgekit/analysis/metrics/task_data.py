@@ -71,9 +71,16 @@ def _feed(a: np.ndarray, spec) -> np.ndarray:
     raise EdgekitError(f"input {spec.name} takes {spec.dtype}; the data is {a.dtype}")
 
 
+def _as_output(y, spec) -> np.ndarray:
+    """A runtime's output as the metrics read it: float32, dequantized; integer outputs without a scale stay integers."""
+    from edgekit.analysis.accuracy import dequantize_output
+
+    y = np.asarray(y)
+    return dequantize_output(y, spec) if spec.quantization is not None or np.issubdtype(y.dtype, np.floating) else y
+
+
 def run_outputs(runner, inputs: list[np.ndarray], n: int, progress=None) -> dict[str, np.ndarray]:
     """Every output of `runner` over the `n` samples, by output name, batched (N, ...), dequantized."""
-    from edgekit.analysis.accuracy import dequantize_output
     from edgekit.runtimes.device_bench import error_line
 
     ispecs, ospecs = runner.inputs(), runner.outputs()
@@ -93,9 +100,7 @@ def run_outputs(runner, inputs: list[np.ndarray], n: int, progress=None) -> dict
             shapes = ", ".join(f"{s.name} {tuple(c.shape)} {c.dtype}" for s, c in zip(ispecs, chunk))
             raise EdgekitError(f"{runner.runtime} refused the data ({shapes}): {error_line(exc)}") from None
         for k, (y, s) in enumerate(zip(ys, ospecs)):
-            y = np.asarray(y)
-            if s.quantization is not None or np.issubdtype(y.dtype, np.floating):
-                y = dequantize_output(y, s)  # float32; integer outputs without a scale stay integers
+            y = _as_output(y, s)
             outs[k].append(y[:got] if y.ndim else y[None])
         if progress is not None:
             progress(min(i + batch, n))
@@ -109,8 +114,6 @@ def device_outputs(predict, runner, inputs: list[np.ndarray], n: int) -> dict[st
     (N, 1, ...) samples + `input_names`, what device_bench --predict reads) and returns its outputs
     (`y`, or `y_0`, `y_1`, ... in the file's output order); `runner` is the same file opened here, for
     the specs (dtypes, quantization) the inputs are fed and the outputs read with."""
-    from edgekit.analysis.accuracy import dequantize_output
-
     ispecs, ospecs = runner.inputs(), runner.outputs()
     if ispecs[0].shape and ispecs[0].shape[0] > 1:
         raise EdgekitError(f"a file with a fixed batch of {ispecs[0].shape[0]} is evaluated here, not on a device")
@@ -120,8 +123,7 @@ def device_outputs(predict, runner, inputs: list[np.ndarray], n: int) -> dict[st
     if len(ys) != len(ospecs):
         raise EdgekitError(f"the device returned {len(ys)} outputs, the file has {len(ospecs)}")
     out = {}
-    for y, s in zip(ys, ospecs):
+    for y, s in zip(ys, ospecs):  # (N, 1, ...) per sample's batch of one -> (N, ...)
         y = np.asarray(y)
-        y = y.reshape(n, *y.shape[2:]) if y.ndim >= 2 and y.shape[1] == 1 else y.reshape(n, *y.shape[1:])
-        out[s.name] = dequantize_output(y, s) if s.quantization is not None or np.issubdtype(y.dtype, np.floating) else y
+        out[s.name] = _as_output(y.reshape(n, *y.shape[2:]) if y.ndim >= 2 and y.shape[1] == 1 else y, s)
     return out
