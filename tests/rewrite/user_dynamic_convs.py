@@ -105,19 +105,20 @@ class DyConvTemperature(nn.Module):
     """(6) The widely copied public Dynamic_conv2d: attention from 1x1 *convs* on the pooled map, softmax with a
     temperature, weight (K, Cout, Cin, k, k) mixed by torch.mm, the batch reshaped into the groups."""
 
-    def __init__(self, cin, cout, ks=3, k=4, temperature=34.0):
+    def __init__(self, cin, cout, ks=3, stride=1, padding=None, groups=1, k=4, temperature=34.0, bias=True):
         super().__init__()
         self.cin, self.cout, self.ks, self.k, self.t = cin, cout, ks, k, temperature
+        self.stride, self.pad, self.g = stride, ks // 2 if padding is None else padding, groups
         self.fc1, self.fc2 = nn.Conv2d(cin, max(cin // 4, 4), 1, bias=False), nn.Conv2d(max(cin // 4, 4), k, 1)
-        self.weight = nn.Parameter(torch.randn(k, cout, cin, ks, ks) * 0.2)
-        self.bias = nn.Parameter(torch.randn(k, cout) * 0.1)
+        self.weight = nn.Parameter(torch.randn(k, cout, cin // groups, ks, ks) * 0.2)
+        self.bias = nn.Parameter(torch.randn(k, cout) * 0.1) if bias else None
 
     def forward(self, x):
         b, _, h, w = x.size()
         att = F.softmax(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))).view(b, -1) / self.t, 1)
-        weight = torch.mm(att, self.weight.view(self.k, -1)).view(-1, self.cin, self.ks, self.ks)
-        bias = torch.mm(att, self.bias).view(-1)
-        y = F.conv2d(x.reshape(1, -1, h, w), weight, bias, padding=self.ks // 2, groups=b)
+        weight = torch.mm(att, self.weight.view(self.k, -1)).view(-1, self.cin // self.g, self.ks, self.ks)
+        bias = torch.mm(att, self.bias).view(-1) if self.bias is not None else None
+        y = F.conv2d(x.reshape(1, -1, h, w), weight, bias, self.stride, self.pad, groups=self.g * b)
         return y.view(b, self.cout, y.size(-2), y.size(-1))
 
 
